@@ -1,0 +1,129 @@
+"""Retry policy and deadline arithmetic. Plain values, no I/O: clock and randomness come in.
+
+Which calls may be repeated after the request may have reached the server, and why:
+
+=====================  ===========  ==========================================================
+call                   replay       why
+=====================  ===========  ==========================================================
+``get_input``          always       a GET of the input changes nothing
+``push_data``          always       the platform keeps the last push: sending it again is harmless
+``charge``             always       the platform de-duplicates on ``idempotency_key``, which is
+                                    chosen once and sent unchanged on every attempt
+``register_request_id`` always      linking the same request id twice changes nothing
+``push_file``          unsent only  each push adds a file, so it is repeated only when the backend
+                                    cannot have stored it: the connection failed before the whole
+                                    body was sent, or the status says the request was not taken
+                                    (408, 425, 429, 503)
+=====================  ===========  ==========================================================
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# Statuses that say "try again": timeouts, rate limits, and gateway/server faults.
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
+# The subset that also says the request was not processed, so even a call that must not
+# run twice (push_file) may be sent again.
+NOT_PROCESSED_STATUSES = frozenset({408, 425, 429, 503})
+
+
+class Replay(enum.Enum):
+    """Whether a call may be sent again after the request may have reached the server."""
+
+    ALWAYS = "always"
+    UNSENT_ONLY = "unsent-only"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How many attempts, and how long to wait between them.
+
+    The wait before attempt ``n + 1`` is drawn uniformly from
+    ``[0, min(backoff_max, backoff_base * 2**(n - 1))]`` ("full jitter"), so many workers
+    failing together do not retry in step. A ``Retry-After`` from the server replaces it.
+    """
+
+    max_attempts: int = 4
+    backoff_base: float = 0.1
+    backoff_max: float = 2.0
+    max_retry_after: float = 30.0
+
+    def may_retry_status(self, status: int, replay: Replay) -> bool:
+        """True when an answer with ``status`` may be followed by another attempt."""
+        if replay is Replay.ALWAYS:
+            return status in RETRY_STATUSES
+        return status in NOT_PROCESSED_STATUSES
+
+    def may_retry_failure(self, *, request_sent: bool, replay: Replay) -> bool:
+        """True when a failed attempt (no answer) may be followed by another one."""
+        return replay is Replay.ALWAYS or not request_sent
+
+    def backoff(self, attempt: int, rand: Callable[[], float]) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
+        return float(ceiling * rand())
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """A point on a monotonic clock after which a call must have returned.
+
+    ``at`` is ``math.inf`` for no deadline. ``clock`` is the clock ``at`` was read from.
+    """
+
+    at: float
+    clock: Callable[[], float]
+
+    @classmethod
+    def after(cls, seconds: float, clock: Callable[[], float]) -> Deadline:
+        """A deadline ``seconds`` from now (``math.inf`` for none)."""
+        return cls(clock() + seconds, clock)
+
+    @classmethod
+    def never(cls, clock: Callable[[], float]) -> Deadline:
+        return cls(math.inf, clock)
+
+    def remaining(self) -> float:
+        """Seconds left, never negative (``math.inf`` for no deadline)."""
+        return max(0.0, self.at - self.clock())
+
+    def expired(self) -> bool:
+        return self.clock() >= self.at
+
+    def earliest(self, other: Deadline | None) -> Deadline:
+        """The earlier of two deadlines (``None`` counts as no deadline)."""
+        if other is None or other.at >= self.at:
+            return self
+        return other
+
+
+def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta-seconds or an HTTP date.
+
+    Returns ``None`` when absent or unreadable; a date in the past gives ``0``.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return float(text)
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        # Not allowed by RFC 9110, but sent by real servers; a negative or NaN is junk.
+        return seconds if seconds >= 0 and math.isfinite(seconds) else None
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now_epoch)

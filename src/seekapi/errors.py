@@ -1,0 +1,201 @@
+"""Exceptions raised by seekapi.
+
+Every exception the SDK raises on purpose derives from :class:`SeekAPIError`::
+
+    SeekAPIError
+    ├── UsageError (ValueError)            the call itself is wrong: bad argument, missing
+    │   │                                   context field, event that is not a mapping
+    │   ├── InvalidEventError              the Lambda event is not a JSON object
+    │   └── ConfigurationError             a bad setting: fixtures file, environment value
+    ├── JSONValueError (ValueError)        a value JSON cannot hold faithfully (NaN,
+    │                                       circular reference, unknown object)
+    ├── TransportError (OSError)           the request did not complete: connection
+    │   │                                   refused or dropped, TLS failure, proxy failure
+    │   └── DeadlineExceeded (TimeoutError) the call's time budget ran out
+    ├── HTTPStatusError (OSError)          the server answered with a non-2xx status
+    ├── InvalidResponseError (ValueError)  a 2xx answer whose body is not a JSON object
+    ├── InputError (ValueError)            get_input() failed; every failure of it is one
+    │   ├── MissingInputError              the event has no input_presigned_url
+    │   ├── InputTransportError            ... and a TransportError
+    │   │   └── InputDeadlineExceeded      ... and a DeadlineExceeded
+    │   ├── InputHTTPError                 ... and an HTTPStatusError
+    │   ├── InputTooLargeError             the body is larger than the configured cap
+    │   └── InputDecodeError               the body is not UTF-8 JSON
+    └── JobClosedError (RuntimeError)      a push or charge after the job has ended
+
+Compatibility with 1.0.5: what it raised as ``ValueError`` still is one. Network and
+status errors derive from ``OSError`` because 1.0.5 let urllib's ``URLError`` and
+``HTTPError`` (both ``OSError``) escape from ``push_data``, ``push_file`` and
+``charge``, so ``except OSError`` written for it keeps working.
+
+No message, ``repr`` or chained cause of these exceptions holds the internal secret, an
+execution token or a URL's query string: URLs are shown as scheme, host and path only.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigurationError",
+    "DeadlineExceeded",
+    "HTTPStatusError",
+    "InputDeadlineExceeded",
+    "InputDecodeError",
+    "InputError",
+    "InputHTTPError",
+    "InputTooLargeError",
+    "InputTransportError",
+    "InvalidEventError",
+    "InvalidResponseError",
+    "JSONValueError",
+    "JobClosedError",
+    "MissingInputError",
+    "SeekAPIError",
+    "TransportError",
+    "UsageError",
+]
+
+
+class SeekAPIError(Exception):
+    """Root of every exception seekapi raises on purpose."""
+
+
+class UsageError(SeekAPIError, ValueError):
+    """The call is wrong: an argument, a context field or the event is not usable."""
+
+
+class InvalidEventError(UsageError):
+    """The Lambda event is not a JSON object (a ``dict``)."""
+
+
+class ConfigurationError(UsageError):
+    """A setting is unusable: a fixtures file, an environment variable's value."""
+
+
+class JSONValueError(SeekAPIError, ValueError):
+    """A value cannot be encoded as JSON faithfully.
+
+    ``where`` is a JSONPath-like location of the offending value (``$.items[3].score``)
+    when it could be found.
+    """
+
+    def __init__(self, message: str, where: str | None = None) -> None:
+        super().__init__(message)
+        self.where = where
+
+
+class TransportError(SeekAPIError, OSError):
+    """The request did not complete: connect, TLS, proxy, send or receive failed.
+
+    ``method`` and ``where`` (scheme, host and path of the URL, never its query) say
+    which call failed; ``attempts`` is how many attempts were made; ``request_sent`` is
+    false when the failure is known to have happened before the whole request was sent.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str = "",
+        where: str = "",
+        attempts: int = 1,
+        request_sent: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.where = where
+        self.attempts = attempts
+        self.request_sent = request_sent
+
+    def __str__(self) -> str:
+        # OSError's own __str__ formats errno tuples; ours is always the message.
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+class DeadlineExceeded(TransportError, TimeoutError):
+    """The call's time budget (its ``timeout``, or the job's deadline) ran out."""
+
+
+class HTTPStatusError(SeekAPIError, OSError):
+    """The server answered with a status outside 2xx.
+
+    ``status`` is the HTTP status code, ``method`` and ``where`` say which call (scheme,
+    host and path, never the query string), ``body_excerpt`` is the start of the
+    response body (at most a few hundred characters), ``attempts`` how many were made.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        method: str = "",
+        where: str = "",
+        body_excerpt: str = "",
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.where = where
+        self.body_excerpt = body_excerpt
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+class InvalidResponseError(SeekAPIError, ValueError):
+    """The backend answered 2xx, but its body is not a JSON object (1.0.5 raised ValueError)."""
+
+
+class InputError(SeekAPIError, ValueError):
+    """``get_input`` could not produce the job's input; the message says why."""
+
+
+class MissingInputError(InputError):
+    """The event has no ``input_presigned_url``."""
+
+
+class InputTransportError(InputError, TransportError):
+    """The input could not be fetched: connection, TLS or proxy failure."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InputDeadlineExceeded(InputTransportError, DeadlineExceeded):
+    """Fetching the input took longer than its time budget."""
+
+
+class InputHTTPError(InputError, HTTPStatusError):
+    """The input URL answered with a status outside 2xx."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class InputTooLargeError(InputError):
+    """The input body is larger than the configured cap (``max_bytes``)."""
+
+
+class InputDecodeError(InputError):
+    """The input body is not valid UTF-8 or not valid JSON."""
+
+
+class JobClosedError(SeekAPIError, RuntimeError):
+    """A push or charge was attempted for a job that has already ended."""
+
+
+def _rebuild(cls: type[BaseException], message: str, state: dict[str, object]) -> BaseException:
+    # OSError subclasses with keyword-only arguments do not pickle by default;
+    # exceptions cross process boundaries in executors, so keep them picklable.
+    exc = cls.__new__(cls, message)
+    BaseException.__init__(exc, message)
+    exc.__dict__.update(state)
+    return exc
