@@ -1,0 +1,49 @@
+"""Test tools for seekapi workers: a loopback SeekAPI backend and a fake Lambda context.
+
+:class:`Backend` is a real HTTP/1.1 server on 127.0.0.1 (optionally over TLS) that
+implements the platform's worker endpoints, records every request and can misbehave
+on demand (:class:`Fault`). :class:`FakeLambdaContext` stands in for the context
+object AWS Lambda passes to a handler::
+
+    from seekapi.testing import Backend, FakeLambdaContext
+
+    def test_handler_pushes_its_result(monkeypatch):
+        with Backend() as backend:
+            for name, value in backend.env.items():
+                monkeypatch.setenv(name, value)
+            job = backend.create_job({"text": "hello"})
+            handler(job.event, FakeLambdaContext(timeout_s=30))
+            assert job.result == {"length": 5}
+
+This package is not imported by ``import seekapi``; it uses the standard library only.
+"""
+
+from ._backend import Backend, Fault, FaultKind, Job, ReceivedFile, RecordedRequest
+from ._context import FakeLambdaContext
+from ._http import Headers
+
+
+def reset_sdk_state() -> None:
+    """Forget the SDK's process-wide state: close the default client's connections.
+
+    The next call builds a new client, reading ``SSL_CERT_FILE`` and the like again, and
+    warnings logged once are logged again. Use it between tests.
+    """
+    from .._api import _reset_warnings
+    from .._client import reset_default_client
+
+    reset_default_client()
+    _reset_warnings()
+
+
+__all__ = [
+    "Backend",
+    "FakeLambdaContext",
+    "Fault",
+    "FaultKind",
+    "Headers",
+    "Job",
+    "ReceivedFile",
+    "RecordedRequest",
+    "reset_sdk_state",
+]
