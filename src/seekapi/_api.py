@@ -1,0 +1,500 @@
+"""The public calls of the 1.0.5 API: same names, parameters, defaults and return shapes.
+
+Each call validates its arguments, picks local mode or the backend, and hands the
+request to the default client. See ``docs/`` and the README for what each departs from
+1.0.5 in (contract §6).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+
+from .errors import (
+    InputDeadlineExceeded,
+    InputDecodeError,
+    InputError,
+    InputHTTPError,
+    InputTooLargeError,
+    InputTransportError,
+    InvalidEventError,
+    MissingInputError,
+    UsageError,
+)
+
+# typing costs milliseconds to import; mypy honours a module-level TYPE_CHECKING.
+TYPE_CHECKING = False
+
+if TYPE_CHECKING:
+    from typing import Any
+
+    from ._client import Client
+
+# Only what `import seekapi` needs is imported at the top; the rest loads on first use,
+# keeping a Lambda's cold start cheap.
+
+logger = logging.getLogger("seekapi")
+
+_JOBS_PATH = "/v1/internal/jobs/"
+
+
+class JobContext(dict[str, "Any"]):
+    """The dict ``create_context`` returns: a plain ``dict`` whose repr hides secrets.
+
+    Keys: ``job_uuid``, ``execution_token``, ``api_base``, ``secret``. It can be passed,
+    copied and serialised like any dict; only ``repr``/``str`` mask the secret and token,
+    so that logging a context does not leak them.
+    """
+
+    def __repr__(self) -> str:
+        shown = {
+            key: ("<hidden>" if key in ("secret", "execution_token") and value else value)
+            for key, value in self.items()
+        }
+        return repr(shown)
+
+    __str__ = __repr__
+
+
+# -- helpers ------------------------------------------------------------------------
+
+
+def _event_field(event: object, key: str) -> str:
+    if not isinstance(event, Mapping):
+        raise InvalidEventError(
+            f"the event must be a JSON object (dict), not {type(event).__name__}"
+        )
+    value = event.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InvalidEventError(f"event[{key!r}] must be a string, not {type(value).__name__}")
+    return value.strip()
+
+
+def _context_field(context: object, key: str) -> str:
+    if not isinstance(context, Mapping):
+        raise UsageError(
+            f"context must be the dict from create_context(event), not {type(context).__name__}"
+        )
+    value = context.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise UsageError(f"context[{key!r}] must be a string, not {type(value).__name__}")
+    return value.strip()
+
+
+def _job_url(api_base: str, job_uuid: str, suffix: str) -> str:
+    from urllib.parse import quote
+
+    # A job id is one path segment: nothing in it may change the path it addresses.
+    if job_uuid in (".", "..") or any(ord(c) < 0x20 or c == "\x7f" for c in job_uuid):
+        raise UsageError("job_uuid is not a usable job id")
+    return f"{api_base.rstrip('/')}{_JOBS_PATH}{quote(job_uuid, safe='')}{suffix}"
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _reset_warnings() -> None:
+    with _warned_lock:
+        _warned.clear()
+
+
+def _warn_once(key: str, message: str) -> None:
+    with _warned_lock:
+        if key in _warned:
+            return
+        _warned.add(key)
+    logger.warning(message)
+
+
+def _client() -> Client:
+    from ._client import default_client
+
+    return default_client()
+
+
+# -- input ---------------------------------------------------------------------------
+
+
+def get_input(event: dict[str, Any], timeout: int = 10, *, max_bytes: int | None = None) -> Any:
+    """Fetch the job's input from ``event["input_presigned_url"]`` and parse it as JSON.
+
+    ``timeout`` (seconds) bounds the whole fetch, retries and redirects included.
+    ``max_bytes`` caps the body (default ``SEEKAPI_MAX_INPUT_BYTES``, else 256 MiB): a
+    larger body fails at once, without being read into memory. Only ``http`` and
+    ``https`` URLs are fetched; ``file://`` URLs are read in local mode only.
+
+    Raises :class:`~seekapi.errors.MissingInputError` when the URL is missing and
+    another :class:`~seekapi.errors.InputError` (a ``ValueError``) for every other
+    failure: HTTP status, timeout, dropped connection, truncated or oversized body,
+    invalid UTF-8 or JSON. Messages never show the URL's query string.
+    """
+    from . import _settings
+
+    url = _event_field(event, "input_presigned_url")
+    if not url:
+        raise MissingInputError("Missing input_presigned_url in event")
+    limit = _settings.max_input_bytes() if max_bytes is None else max_bytes
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0:
+        raise UsageError("max_bytes must be a positive number of bytes")
+    scheme = url.partition(":")[0].lower()
+    body: bytes | bytearray
+    if scheme == "file":
+        if not _settings.local_mode_enabled():
+            raise InputError(
+                "file:// input URLs are read only in local mode (SEEKAPI_LOCAL_MODE=1)"
+            )
+        body = _read_local_input(url, limit)
+    elif scheme in ("http", "https"):
+        body = _fetch_input(url, timeout, limit)
+    else:
+        raise InputError(
+            f"unsupported input URL scheme {scheme!r}: only http and https are fetched"
+        )
+    return _decode_input(body)
+
+
+def _fetch_input(url: str, timeout: float, limit: int) -> bytes | bytearray:
+    from ._client import Budget
+    from ._redact import display_url
+    from ._transport import BodyTooLarge
+    from .errors import DeadlineExceeded, HTTPStatusError, TransportError
+
+    shown = display_url(url)
+    try:
+        response = _client().get(url, budget=Budget.total(timeout), max_body=limit)
+    except BodyTooLarge as exc:
+        size = f" ({exc.declared} bytes declared)" if exc.declared is not None else ""
+        raise InputTooLargeError(
+            f"input at {shown} is larger than the {limit}-byte cap{size}"
+        ) from None
+    except DeadlineExceeded as exc:
+        raise InputDeadlineExceeded(
+            f"fetching the input timed out: {exc}",
+            method="GET",
+            where=exc.where,
+            attempts=exc.attempts,
+        ) from exc
+    except TransportError as exc:
+        raise InputTransportError(
+            f"fetching the input failed: {exc}",
+            method="GET",
+            where=exc.where,
+            attempts=exc.attempts,
+            request_sent=exc.request_sent,
+        ) from exc
+    except HTTPStatusError as exc:
+        raise InputHTTPError(
+            f"Input URL returned HTTP {exc.status}: {exc}",
+            status=exc.status,
+            method="GET",
+            where=exc.where,
+            body_excerpt=exc.body_excerpt,
+            attempts=exc.attempts,
+        ) from exc
+    except ValueError as exc:
+        raise InputError(f"cannot fetch the input URL {shown}: {exc}") from None
+    body: bytes | bytearray = response.body
+    return body
+
+
+def _read_local_input(url: str, limit: int) -> bytes:
+    from urllib.parse import unquote, urlsplit
+
+    path = unquote(urlsplit(url).path)
+    try:
+        with open(path, "rb") as handle:
+            body = handle.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read local input file {path}: {exc.strerror}") from exc
+    if len(body) > limit:
+        raise InputTooLargeError(f"local input file {path} is larger than the {limit}-byte cap")
+    return body
+
+
+def _decode_input(body: bytes | bytearray) -> Any:
+    import json
+
+    try:
+        # utf-8-sig: a byte-order mark some editors write is not an error.
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputDecodeError(
+            f"Invalid input: not UTF-8 (byte {exc.start} of {len(body)})"
+        ) from None
+    del body
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputDecodeError(
+            f"Invalid JSON in input: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise InputDecodeError("Invalid JSON in input: nested too deeply") from None
+
+
+# -- context -------------------------------------------------------------------------
+
+
+def create_context(event: dict[str, Any]) -> dict[str, Any]:
+    """Build the context for ``push_data``, ``push_file`` and ``charge`` from the event.
+
+    Returns a dict with ``job_uuid`` and ``execution_token`` (from the event) and
+    ``api_base`` and ``secret`` (from ``WORKER_API_BASE_URL`` and
+    ``WORKER_INTERNAL_SECRET``). In local mode blank ``api_base``/``secret`` get
+    placeholders so that calls write local artifacts instead of doing nothing. Its
+    ``repr`` hides the secret and the token.
+    """
+    from . import _settings
+
+    job_uuid = _event_field(event, "job_uuid")
+    execution_token = _event_field(event, "execution_token")
+    backend = _settings.BackendSettings.from_env()
+    api_base, secret = backend.api_base, backend.secret
+    if _settings.local_mode_enabled():
+        api_base = api_base or _settings.LOCAL_PLACEHOLDER_API_BASE
+        secret = secret or _settings.LOCAL_PLACEHOLDER_SECRET
+    return JobContext(
+        job_uuid=job_uuid, execution_token=execution_token, api_base=api_base, secret=secret
+    )
+
+
+# -- backend calls -------------------------------------------------------------------
+
+
+def register_request_id(job_uuid: str, request_id: str, timeout: int = 3) -> None:
+    """Link the Lambda request id to the job so the platform can stream live logs.
+
+    Best effort: does nothing in local mode or without ``WORKER_API_BASE_URL`` and
+    ``WORKER_INTERNAL_SECRET``, never raises, and gives up after ``timeout`` seconds.
+    """
+    from . import _settings
+    from ._retry import Replay
+
+    if _settings.local_mode_enabled():
+        return
+    backend = _settings.BackendSettings.from_env()
+    if not backend.api_base or not backend.secret:
+        return
+    if not isinstance(job_uuid, str) or not isinstance(request_id, str) or not job_uuid.strip():
+        logger.warning("seekapi: register_request_id needs job_uuid and request_id strings")
+        return
+    try:
+        from ._client import Budget
+        from ._json import dumps
+
+        url = _job_url(backend.api_base, job_uuid.strip(), "/worker-request-id")
+        _client().post_json(
+            url,
+            dumps({"request_id": request_id}),
+            secret=backend.secret,
+            budget=Budget.total(timeout),
+            replay=Replay.ALWAYS,
+        )
+    except Exception as exc:  # noqa: BLE001 - best effort by contract: never raise
+        logger.warning("seekapi: could not register the request id (live logs): %s", exc)
+
+
+def push_data(
+    context: dict[str, Any], data: Any, type: str = "json", timeout: int = 8
+) -> dict[str, Any]:
+    """Set the job's result to ``data`` (the last push wins). Returns the backend's reply.
+
+    ``data`` is encoded first (see ``docs/json.md``): a value JSON cannot hold raises
+    :class:`~seekapi.errors.JSONValueError` and nothing is sent or written. ``timeout``
+    bounds the whole call; failed attempts are retried within it. Without a configured
+    backend (and outside local mode) nothing is sent, ``{"ok": True}`` is returned and a
+    warning is logged once, as 1.0.5 did silently.
+    """
+    from . import _settings
+    from ._json import dumps
+    from ._retry import Replay
+
+    api_base = _context_field(context, "api_base")
+    secret = _context_field(context, "secret")
+    job_uuid = _context_field(context, "job_uuid")
+    token = _context_field(context, "execution_token")
+    if not isinstance(type, str):
+        raise UsageError(f"type must be a string, not {type.__class__.__name__}")
+    if _settings.local_mode_enabled():
+        from . import _local
+
+        return _local.push_data(_settings.LocalSettings.from_env(), job_uuid, token, data, type)
+    body = dumps({"execution_token": token, "data": data, "type": type})
+    if not api_base or not secret or not job_uuid or not token:
+        _warn_once(
+            "push_data",
+            "seekapi: push_data sent nothing: the context lacks api_base, secret, job_uuid or"
+            " execution_token (set WORKER_API_BASE_URL and WORKER_INTERNAL_SECRET, or"
+            " SEEKAPI_LOCAL_MODE=1 for local runs)",
+        )
+        return {"ok": True}
+    from ._client import Budget
+
+    return _client().post_json(
+        _job_url(api_base, job_uuid, "/push"),
+        body,
+        secret=secret,
+        budget=Budget.total(timeout),
+        replay=Replay.ALWAYS,
+        hide=(token,),
+    )
+
+
+def push_file(
+    context: dict[str, Any],
+    name: str,
+    local_path: str,
+    content_type: str | None = None,
+    timeout: int = 15,
+) -> dict[str, Any] | None:
+    """Add the file at ``local_path`` to the job's files under ``name``.
+
+    The file is streamed from disk (constant memory, any size). ``content_type`` is
+    guessed from ``local_path`` when not given. ``timeout`` bounds connection set-up,
+    each stall of the upload and the wait for the answer, so a large upload that keeps
+    moving is not cut off. The upload is retried only when the backend cannot have
+    stored it. Without a configured backend nothing is sent, ``None`` is returned and a
+    warning is logged once (1.0.5 behaviour).
+    """
+    from . import _settings
+    from ._retry import Replay
+
+    api_base = _context_field(context, "api_base")
+    secret = _context_field(context, "secret")
+    job_uuid = _context_field(context, "job_uuid")
+    token = _context_field(context, "execution_token")
+    if not isinstance(name, str):
+        raise UsageError(f"name must be a string, not {type(name).__name__}")
+    if not isinstance(local_path, (str, bytes)) and not hasattr(local_path, "__fspath__"):
+        raise UsageError(f"local_path must be a path, not {type(local_path).__name__}")
+    if content_type is not None and not isinstance(content_type, str):
+        raise UsageError(f"content_type must be a string, not {type(content_type).__name__}")
+    if not api_base or not secret or not job_uuid or not token:
+        _warn_once(
+            "push_file",
+            "seekapi: push_file sent nothing: the context lacks api_base, secret, job_uuid or"
+            " execution_token (set WORKER_API_BASE_URL and WORKER_INTERNAL_SECRET, or"
+            " SEEKAPI_LOCAL_MODE=1 for local runs)",
+        )
+        return None
+    import os
+
+    from ._multipart import FileUpload, guess_content_type
+
+    path = os.fsdecode(local_path)
+    kind = content_type or guess_content_type(path)
+    if _settings.local_mode_enabled():
+        from . import _local
+
+        settings = _settings.LocalSettings.from_env()
+        return _local.push_file(settings, job_uuid, token, name, path, kind)
+    from ._client import Budget
+
+    url = _job_url(api_base, job_uuid, "/push/file")
+    with FileUpload(execution_token=token, name=name, local_path=path, content_type=kind) as body:
+        return _client().post_stream(
+            url,
+            body,
+            secret=secret,
+            budget=Budget.per_stall(timeout),
+            replay=Replay.UNSENT_ONLY,
+            hide=(token,),
+        )
+
+
+def charge(
+    context: dict[str, Any],
+    idempotency_key: str,
+    count: int = 1,
+    timeout: int = 8,
+    justification: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record ``count`` billing units for a pay-per-event worker. Returns the backend's reply.
+
+    The reply has ``ok``, ``metered_event_count`` (units recorded so far for the job) and
+    ``limit_reached`` (stop doing billable work when true). The platform bills each
+    ``idempotency_key`` once, and the same key is sent on every retry, so a charge whose
+    answer was lost is retried without being billed twice. Derive the key from the job
+    and the item (``f"{job_uuid}:{item_id}"``) so that a job run again does not bill
+    again. ``justification`` (a JSON object) is stored as billing proof. ``timeout``
+    bounds the whole call.
+
+    Raises ``ValueError`` (:class:`~seekapi.errors.UsageError`) for a blank key, a
+    ``count`` below 1, a ``justification`` that is not a dict, or a context without
+    backend settings (outside local mode).
+    """
+    from . import _settings
+    from ._json import dumps
+    from ._retry import Replay
+
+    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
+        raise UsageError("idempotency_key is required")
+    key = idempotency_key.strip()
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise UsageError(f"count must be an integer, not {type(count).__name__}")
+    if count < 1:
+        raise UsageError("count must be >= 1")
+    if justification is not None and not isinstance(justification, dict):
+        raise UsageError("justification must be a JSON object")
+    api_base = _context_field(context, "api_base")
+    secret = _context_field(context, "secret")
+    job_uuid = _context_field(context, "job_uuid")
+    token = _context_field(context, "execution_token")
+    if _settings.local_mode_enabled():
+        from . import _local
+
+        if justification is not None:
+            dumps(justification)  # the same error as outside local mode, before any write
+        settings = _settings.LocalSettings.from_env()
+        return _local.charge(settings, job_uuid, token, key, count, justification)
+    if not api_base or not secret or not job_uuid or not token:
+        raise UsageError("charge requires api_base, secret, job_uuid, execution_token in context")
+    payload: dict[str, Any] = {"execution_token": token, "idempotency_key": key, "count": count}
+    if justification is not None:
+        payload["justification"] = justification
+    from ._client import Budget
+
+    return _client().post_json(
+        _job_url(api_base, job_uuid, "/charge"),
+        dumps(payload),
+        secret=secret,
+        budget=Budget.total(timeout),
+        replay=Replay.ALWAYS,
+        hide=(token,),
+    )
+
+
+def get_job_fixture() -> dict[str, Any]:
+    """In local mode, ``fixtures["get_job"]`` from ``SEEKAPI_LOCAL_FIXTURES``, else ``{}``.
+
+    Returns a fresh copy on each call. A missing or malformed fixtures file raises
+    :class:`~seekapi.errors.ConfigurationError` (a ``ValueError``).
+    """
+    from . import _local, _settings
+
+    return _local.get_job_fixture(_settings.LocalSettings.from_env())
+
+
+# -- return values -------------------------------------------------------------------
+
+
+def success(request_id: str | None = None) -> dict[str, Any]:
+    """The handler's success value: ``{"ok": True}`` plus ``request_id`` when known."""
+    out: dict[str, Any] = {"ok": True}
+    if request_id:
+        out["request_id"] = request_id
+    return out
+
+
+def failure(code: str, message: str, request_id: str | None = None) -> dict[str, Any]:
+    """The handler's failure value: ``{"ok": False, "error": {"code", "message"}}``."""
+    out: dict[str, Any] = {"ok": False, "error": {"code": code, "message": message}}
+    if request_id:
+        out["request_id"] = request_id
+    return out
