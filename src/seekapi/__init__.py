@@ -16,17 +16,21 @@ from ._api import (
     register_request_id,
     success,
 )
-from ._run import run
+from ._job import Job, current_job
+from ._run import run, run_async
 from ._version import __version__
 from .errors import (
     DeadlineExceeded,
     HTTPStatusError,
     InputError,
+    JobClosedError,
     JSONValueError,
     MissingInputError,
     SeekAPIError,
     TransportError,
     UsageError,
+    WorkerError,
+    WorkerTimeout,
 )
 
 __all__ = [
@@ -34,13 +38,18 @@ __all__ = [
     "HTTPStatusError",
     "InputError",
     "JSONValueError",
+    "Job",
+    "JobClosedError",
     "MissingInputError",
     "SeekAPIError",
     "TransportError",
     "UsageError",
+    "WorkerError",
+    "WorkerTimeout",
     "__version__",
     "charge",
     "create_context",
+    "current_job",
     "failure",
     "get_input",
     "get_job_fixture",
@@ -48,5 +57,6 @@ __all__ = [
     "push_file",
     "register_request_id",
     "run",
+    "run_async",
     "success",
 ]

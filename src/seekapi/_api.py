@@ -112,6 +112,13 @@ def _warn_once(key: str, message: str) -> None:
     logger.warning(message)
 
 
+def _check_open(job_uuid: str) -> None:
+    """Refuse a push or charge for a job run() has finished (leftover code)."""
+    from ._job import check_open
+
+    check_open(job_uuid)
+
+
 def _client() -> Client:
     from ._client import default_client
 
@@ -121,7 +128,7 @@ def _client() -> Client:
 # -- input ---------------------------------------------------------------------------
 
 
-def get_input(event: dict[str, Any], timeout: int = 10, *, max_bytes: int | None = None) -> Any:
+def get_input(event: dict[str, Any], timeout: float = 10, *, max_bytes: int | None = None) -> Any:
     """Fetch the job's input from ``event["input_presigned_url"]`` and parse it as JSON.
 
     ``timeout`` (seconds) bounds the whole fetch, retries and redirects included.
@@ -156,6 +163,7 @@ def get_input(event: dict[str, Any], timeout: int = 10, *, max_bytes: int | None
         raise InputError(
             f"unsupported input URL scheme {scheme!r}: only http and https are fetched"
         )
+    _note(input_bytes=len(body))
     return _decode_input(body)
 
 
@@ -201,6 +209,16 @@ def _fetch_input(url: str, timeout: float, limit: int) -> bytes | bytearray:
         raise InputError(f"cannot fetch the input URL {shown}: {exc}") from None
     body: bytes | bytearray = response.body
     return body
+
+
+def _note(**figures: int) -> None:
+    """Tell the job run() is running (if any) a size it logs."""
+    from ._job import _current
+
+    job = _current.get()
+    if job is not None:
+        for name, value in figures.items():
+            setattr(job, name, value)
 
 
 def _read_local_input(url: str, limit: int) -> bytes:
@@ -267,7 +285,7 @@ def create_context(event: dict[str, Any]) -> dict[str, Any]:
 # -- backend calls -------------------------------------------------------------------
 
 
-def register_request_id(job_uuid: str, request_id: str, timeout: int = 3) -> None:
+def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> None:
     """Link the Lambda request id to the job so the platform can stream live logs.
 
     Best effort: does nothing in local mode or without ``WORKER_API_BASE_URL`` and
@@ -301,7 +319,7 @@ def register_request_id(job_uuid: str, request_id: str, timeout: int = 3) -> Non
 
 
 def push_data(
-    context: dict[str, Any], data: Any, type: str = "json", timeout: int = 8
+    context: dict[str, Any], data: Any, type: str = "json", timeout: float = 8
 ) -> dict[str, Any]:
     """Set the job's result to ``data`` (the last push wins). Returns the backend's reply.
 
@@ -321,11 +339,13 @@ def push_data(
     token = _context_field(context, "execution_token")
     if not isinstance(type, str):
         raise UsageError(f"type must be a string, not {type.__class__.__name__}")
+    _check_open(job_uuid)
     if _settings.local_mode_enabled():
         from . import _local
 
         return _local.push_data(_settings.LocalSettings.from_env(), job_uuid, token, data, type)
     body = dumps({"execution_token": token, "data": data, "type": type})
+    _note(result_bytes=len(body))
     if not api_base or not secret or not job_uuid or not token:
         _warn_once(
             "push_data",
@@ -351,7 +371,7 @@ def push_file(
     name: str,
     local_path: str,
     content_type: str | None = None,
-    timeout: int = 15,
+    timeout: float = 15,
 ) -> dict[str, Any] | None:
     """Add the file at ``local_path`` to the job's files under ``name``.
 
@@ -375,6 +395,7 @@ def push_file(
         raise UsageError(f"local_path must be a path, not {type(local_path).__name__}")
     if content_type is not None and not isinstance(content_type, str):
         raise UsageError(f"content_type must be a string, not {type(content_type).__name__}")
+    _check_open(job_uuid)
     if not api_base or not secret or not job_uuid or not token:
         _warn_once(
             "push_file",
@@ -412,7 +433,7 @@ def charge(
     context: dict[str, Any],
     idempotency_key: str,
     count: int = 1,
-    timeout: int = 8,
+    timeout: float = 8,
     justification: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Record ``count`` billing units for a pay-per-event worker. Returns the backend's reply.
@@ -446,6 +467,7 @@ def charge(
     secret = _context_field(context, "secret")
     job_uuid = _context_field(context, "job_uuid")
     token = _context_field(context, "execution_token")
+    _check_open(job_uuid)
     if _settings.local_mode_enabled():
         from . import _local
 

@@ -24,9 +24,14 @@ def display_url(url: str) -> str:
     return f"{scheme}://{shown}" if sep else shown
 
 
+MIN_SECRET_CHARS = 6
+"""Shorter values are not masked: they cannot be told apart from ordinary words, and real
+secrets and tokens are far longer."""
+
+
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each non-blank secret replaced by a mask."""
+    """``text`` with every occurrence of each secret replaced by a mask."""
     for secret in secrets:
-        if secret and secret in text:
+        if len(secret) >= MIN_SECRET_CHARS and secret in text:
             text = text.replace(secret, MASK)
     return text

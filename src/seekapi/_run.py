@@ -1,26 +1,406 @@
-"""run(): fetch the input, call the user function, push its result, return a small dict."""
+"""run(): the worker lifecycle around one user function, within the Lambda deadline.
+
+Time line of one invocation, from the time Lambda says is left (``end``)::
+
+    start ── register ── input ── user code ──┤ end - margin ── push result ──┤ end - reserve ─┤ end
+                                               └ user deadline               └ delivery deadline
+
+User code (and every call it makes) must be done by the *user deadline*; it is
+interrupted there (see :mod:`seekapi._interrupt`). The margin is kept for delivering
+the result and returning; every call is bounded so that ``run()`` returns by the
+*delivery deadline*, a small reserve before Lambda would end the invocation.
+"""
 
 from __future__ import annotations
 
 import logging
+import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
-# typing costs milliseconds to import; mypy honours a module-level TYPE_CHECKING.
+from .errors import WorkerError, WorkerTimeout
+
 TYPE_CHECKING = False
-
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from typing import Any
+
+    from ._job import Job
+    from ._retry import Deadline
 
 logger = logging.getLogger("seekapi")
 
 SAFETY_MARGIN = 2.0
-"""Seconds before the Lambda deadline by which user code must be done (1.0.5: 2 s)."""
-RESERVE = 0.25
-"""Seconds before the Lambda deadline by which ``run()`` must have returned."""
+"""Default seconds kept after user code for delivering the result (1.0.5 kept 2 s)."""
+MARGIN_SHARE = 0.2
+"""The margin is never more than this share of the time the invocation has."""
+RESERVE = 0.2
+"""Seconds before the Lambda deadline by which ``run()`` has returned."""
+_REGISTER_TIMEOUT = 3.0
+_MESSAGE_CHARS = 500
 
 WORKER_ERROR = "WORKER_ERROR"
 WORKER_TIMEOUT = "WORKER_TIMEOUT"
+_CO_COROUTINE = 0x0080
+
+
+def run(
+    event: dict[str, Any],
+    context: object,
+    user_fn: Callable[[Any], Any],
+    *,
+    safety_margin: float | None = None,
+) -> dict[str, Any]:
+    """Run one job: fetch its input, call ``user_fn(input)``, push what it returns.
+
+    Returns ``success(request_id)``, or ``failure(code, message, request_id)`` whose
+    ``error`` also has a ``stage``: ``input``, ``user``, ``push`` (code
+    ``WORKER_ERROR``) or ``timeout`` (code ``WORKER_TIMEOUT``). It never raises for a
+    bad event or a failing job.
+
+    - ``user_fn`` may be a plain or an ``async def`` function (run on a fresh event
+      loop; inside a running loop use :func:`run_async`). Inside it,
+      :func:`seekapi.current_job` gives the :class:`~seekapi.Job`, to charge, push files
+      or push intermediate results.
+    - What it returns is pushed as the job's result; ``None`` pushes nothing more.
+    - Time: user code must finish ``safety_margin`` seconds before the Lambda deadline
+      (default 2 s, at most a fifth of the invocation's time) and is interrupted with
+      :class:`~seekapi.errors.WorkerTimeout` if it does not. The margin is kept for
+      delivering the result; ``run()`` returns before the Lambda deadline even when the
+      backend hangs. ``context`` may be ``None`` (no deadline).
+    - Raising :class:`~seekapi.errors.WorkerError` chooses the failure's code and
+      message; :meth:`Job.stop` ends the job early as a success.
+
+    The functions it calls are looked up on the ``seekapi`` package, so tests that
+    patch ``seekapi.get_input``, ``seekapi.push_data`` or
+    ``seekapi.register_request_id`` see their patches used.
+    """
+    if _is_coroutine_function(user_fn):
+        _refuse_inside_running_loop()
+    life = _Lifecycle(event, context, safety_margin)
+    try:
+        early = life.begin()
+        if early is not None:
+            return early
+        return life.finish(life.call_sync(user_fn))
+    finally:
+        life.close()
+
+
+async def run_async(
+    event: dict[str, Any],
+    context: object,
+    user_fn: Callable[[Any], Awaitable[Any] | Any],
+    *,
+    safety_margin: float | None = None,
+) -> dict[str, Any]:
+    """``await run_async(...)``: :func:`run` for code already inside an event loop.
+
+    ``user_fn`` may be ``async def`` (awaited, and cancelled at its deadline) or plain
+    (called in the loop's thread). The SDK's own network calls block the loop while
+    they run; they are bounded by the same deadlines as in :func:`run`.
+    """
+    life = _Lifecycle(event, context, safety_margin)
+    try:
+        early = life.begin()
+        if early is not None:
+            return early
+        return life.finish(await life.call_async(user_fn))
+    finally:
+        life.close()
+
+
+class _Outcome:
+    """What the user stage produced: a result to push, or a finished return value."""
+
+    __slots__ = ("push", "reason", "result", "returned")
+
+    def __init__(
+        self,
+        *,
+        result: Any = None,
+        push: bool = False,
+        reason: str | None = None,
+        returned: dict[str, Any] | None = None,
+    ) -> None:
+        self.result = result
+        self.push = push
+        self.reason = reason
+        self.returned = returned
+
+
+class _Lifecycle:
+    def __init__(self, event: object, context: object, safety_margin: float | None) -> None:
+        self.event = event
+        self.context = context
+        self.clock = time.monotonic
+        self.started = self.clock()
+        self.request_id = _request_id(context)
+        self.end = _lambda_end(context, self.clock)
+        self.margin = _margin(self.end, self.started, safety_margin)
+        self.job: Job | None = None
+        self.input: Any = None
+        self._tokens: list[Any] = []
+        self.secrets: tuple[str, ...] = ()
+        self.extra: dict[str, Any] = {"request_id": self.request_id, "job_uuid": None}
+
+    # -- stages -------------------------------------------------------------------------
+
+    def begin(self) -> dict[str, Any] | None:
+        """Register, build the job, fetch the input. A dict means: return it now."""
+        import seekapi
+
+        from . import _job
+        from ._client import job_deadline
+
+        if not isinstance(self.event, Mapping):
+            return self._fail(
+                WORKER_ERROR,
+                f"the event must be a JSON object, not {type(self.event).__name__}",
+                "input",
+            )
+        job_uuid = self.event.get("job_uuid")
+        self.extra["job_uuid"] = job_uuid if isinstance(job_uuid, str) else None
+        user_deadline = self._deadline(self.margin)
+        self._tokens.append(job_deadline.set(user_deadline))
+        if self.request_id and isinstance(job_uuid, str) and job_uuid.strip():
+            # Best effort by contract; never delays the job by more than a few seconds.
+            seekapi.register_request_id(
+                job_uuid.strip(), self.request_id, timeout=_REGISTER_TIMEOUT
+            )
+        try:
+            ctx = seekapi.create_context(self.event)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - run() reports every failure
+            return self._fail_from(exc, "input")
+        self.secrets = tuple(
+            str(ctx.get(key) or "") for key in ("secret", "execution_token") if ctx.get(key)
+        )
+        self.job = _job.Job(ctx, request_id=self.request_id, deadline=user_deadline)
+        self._tokens.append(_job._current.set(self.job))
+        started = self.clock()
+        try:
+            self.input = seekapi.get_input(self.event)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - run() reports every failure
+            return self._fail_from(exc, "input")
+        size = f"{self.job.input_bytes} bytes" if self.job.input_bytes is not None else "input"
+        logger.info(
+            "seekapi: input fetched (%s) in %.0f ms",
+            size,
+            (self.clock() - started) * 1000,
+            extra=self.extra,
+        )
+        return None
+
+    def call_sync(self, user_fn: Callable[[Any], Any]) -> _Outcome:
+        from ._interrupt import Alarm
+
+        started = self.clock()
+        try:
+            with Alarm(self._time_for_user()):
+                value = user_fn(self.input)
+                if _is_awaitable(value):
+                    value = _run_coroutine(value)
+        except BaseException as exc:  # noqa: BLE001 - sorted out in _user_outcome
+            return self._user_outcome(exc, started)
+        self._log_user(started)
+        return _Outcome(result=value, push=value is not None)
+
+    async def call_async(self, user_fn: Callable[[Any], Any]) -> _Outcome:
+        import asyncio
+
+        from ._interrupt import Alarm
+
+        started = self.clock()
+        left = self._time_for_user()
+        try:
+            if _is_coroutine_function(user_fn):
+                value = await _await_within(user_fn(self.input), left)
+            else:
+                with Alarm(left):
+                    value = user_fn(self.input)
+                if _is_awaitable(value):
+                    value = await _await_within(value, self._time_for_user())
+        except BaseException as exc:  # noqa: BLE001 - sorted out in _user_outcome
+            if isinstance(exc, asyncio.TimeoutError):
+                exc = WorkerTimeout("the worker code ran out of time")
+            return self._user_outcome(exc, started)
+        self._log_user(started)
+        return _Outcome(result=value, push=value is not None)
+
+    def finish(self, outcome: _Outcome) -> dict[str, Any]:
+        """Deliver the result, within the delivery deadline, and build the return value."""
+        import seekapi
+
+        from . import _api, _settings
+        from ._client import job_deadline
+
+        if outcome.returned is not None:
+            return outcome.returned
+        job = self.job
+        assert job is not None
+        if outcome.push:
+            # The result must go somewhere: unconfigured push_data would drop it silently.
+            # A test suite that patched seekapi.push_data takes over delivery itself.
+            if seekapi.push_data is _api.push_data and not _settings.local_mode_enabled():
+                missing = [
+                    key
+                    for key in ("api_base", "secret", "job_uuid", "execution_token")
+                    if not job.context.get(key)
+                ]
+                if missing:
+                    return self._fail(
+                        WORKER_ERROR,
+                        "the result was not delivered: missing "
+                        + ", ".join(missing)
+                        + " (set WORKER_API_BASE_URL and WORKER_INTERNAL_SECRET, or"
+                        " SEEKAPI_LOCAL_MODE=1 for local runs)",
+                        "push",
+                    )
+            delivery = self._deadline(RESERVE)
+            job._extend(delivery)
+            self._tokens.append(job_deadline.set(delivery))
+            started = self.clock()
+            try:
+                seekapi.push_data(job.context, outcome.result)
+            except Exception as exc:  # noqa: BLE001 - run() reports every failure
+                return self._fail_from(exc, "push")
+            logger.info(
+                "seekapi: result pushed (%s bytes) in %.0f ms",
+                job.result_bytes if job.result_bytes is not None else "?",
+                (self.clock() - started) * 1000,
+                extra=self.extra,
+            )
+        out = seekapi.success(request_id=self.request_id)
+        if outcome.reason is not None:
+            out["stopped"] = outcome.reason
+        if job.limit_reached:
+            out["limit_reached"] = True
+        self._log_end("succeeded")
+        return out
+
+    def close(self) -> None:
+        """Close the job (later calls for it raise) and restore the caller's context."""
+        if self.job is not None:
+            self.job._close()
+        from contextvars import Token
+
+        for token in reversed(self._tokens):
+            if isinstance(token, Token):
+                token.var.reset(token)
+        self._tokens.clear()
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _deadline(self, before_end: float) -> Deadline:
+        from ._retry import Deadline
+
+        if self.end is None:
+            return Deadline.never(self.clock)
+        return Deadline(self.end - before_end, self.clock)
+
+    def _time_for_user(self) -> float:
+        return self.job.remaining() if self.job is not None else float("inf")
+
+    def _user_outcome(self, exc: BaseException, started: float) -> _Outcome:
+        from ._job import StopJob
+
+        if isinstance(exc, StopJob):
+            self._log_user(started)
+            push = exc.result is not _job_unset()
+            return _Outcome(result=exc.result if push else None, push=push, reason=exc.reason)
+        if isinstance(exc, WorkerTimeout):
+            self._log_failure("the worker code was interrupted at its deadline", exc)
+            message = (
+                f"the worker code did not finish within its time"
+                f" ({self.clock() - started:.1f} s; the last {self.margin:.1f} s of the"
+                " invocation are kept for delivering the result)"
+            )
+            return _Outcome(returned=self._fail(WORKER_TIMEOUT, message, "timeout", log=False))
+        if isinstance(exc, WorkerError):
+            self._log_failure(f"the worker code failed with {exc.code}", exc)
+            return _Outcome(
+                returned=self._fail(str(exc.code), self._clean(exc.message), "user", log=False)
+            )
+        if not isinstance(exc, Exception):
+            raise exc  # KeyboardInterrupt, SystemExit: not ours to turn into a failure
+        self._log_failure("the worker code raised", exc)
+        return _Outcome(returned=self._fail(WORKER_ERROR, self._message(exc), "user", log=False))
+
+    def _log_user(self, started: float) -> None:
+        logger.info(
+            "seekapi: worker code finished in %.0f ms",
+            (self.clock() - started) * 1000,
+            extra=self.extra,
+        )
+
+    def _log_end(self, how: str) -> None:
+        job = self.job
+        charges = ""
+        if job is not None and job.charges:
+            charges = f"; {job.charges} charge(s), {job.metered_event_count} unit(s) metered"
+        logger.info(
+            "seekapi: job %s in %.0f ms%s",
+            how,
+            (self.clock() - self.started) * 1000,
+            charges,
+            extra=self.extra,
+        )
+
+    def _log_failure(self, what: str, exc: BaseException) -> None:
+        import traceback
+
+        # The traceback is formatted here so that secrets can be stripped from every
+        # message in it, chained causes included.
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        logger.error("seekapi: %s\n%s", what, self._clean(text).rstrip(), extra=self.extra)
+
+    def _fail_from(self, exc: Exception, stage: str) -> dict[str, Any]:
+        self._log_failure(f"the {stage} stage failed", exc)
+        return self._fail(WORKER_ERROR, self._message(exc), stage, log=False)
+
+    def _fail(self, code: str, message: str, stage: str, *, log: bool = True) -> dict[str, Any]:
+        import seekapi
+
+        if log:
+            logger.error("seekapi: %s", self._clean(message), extra=self.extra)
+        out = seekapi.failure(code, self._clean(message), request_id=self.request_id)
+        error = out.get("error")
+        if isinstance(error, dict):
+            error["stage"] = stage
+        self._log_end(f"failed ({code}, stage {stage})")
+        return out
+
+    def _message(self, exc: BaseException) -> str:
+        text = str(exc) or type(exc).__name__
+        text = self._clean(text)
+        if len(text) > _MESSAGE_CHARS:
+            text = text[: _MESSAGE_CHARS - 3] + "..."
+        return text
+
+    def _clean(self, text: str) -> str:
+        from ._redact import scrub
+
+        return scrub(text, self.secrets)
+
+
+async def _await_within(awaitable: Awaitable[Any], seconds: float) -> Any:
+    import asyncio
+
+    if seconds <= 0:
+        close = getattr(awaitable, "close", None)
+        if callable(close):
+            close()  # never awaited: close it so Python does not warn
+        raise WorkerTimeout("no time left to run the worker code")
+    try:
+        return await asyncio.wait_for(awaitable, None if math.isinf(seconds) else seconds)
+    except asyncio.TimeoutError:
+        raise WorkerTimeout(f"the worker code ran out of time ({seconds:.1f} s)") from None
+
+
+def _job_unset() -> Any:
+    from ._job import _UNSET
+
+    return _UNSET
 
 
 def _request_id(context: object) -> str | None:
@@ -34,95 +414,72 @@ def _lambda_end(context: object, clock: Callable[[], float]) -> float | None:
     if context is None or not callable(getter):
         return None
     try:
-        remaining_ms = int(getter())
+        remaining_ms = float(getter())
     except Exception:  # noqa: BLE001 - a broken context means no deadline, as in 1.0.5
         return None
-    return clock() + max(0, remaining_ms) / 1000.0
+    if math.isnan(remaining_ms):
+        return None
+    return clock() + max(0.0, remaining_ms) / 1000.0
 
 
-def _failure(code: str, message: str, request_id: str | None, stage: str) -> dict[str, Any]:
-    import seekapi
+def _margin(end: float | None, now: float, requested: float | None) -> float:
+    if requested is not None:
+        if isinstance(requested, bool) or not isinstance(requested, (int, float)):
+            from .errors import UsageError
 
-    out = seekapi.failure(code, message, request_id=request_id)
-    error = out.get("error")
-    if isinstance(error, dict):
-        error["stage"] = stage
-    return out
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 500 else text[:497] + "..."
+            raise UsageError("safety_margin must be a number of seconds")
+        return max(float(requested), RESERVE)
+    if end is None:
+        return SAFETY_MARGIN
+    return max(RESERVE, min(SAFETY_MARGIN, (end - now) * MARGIN_SHARE))
 
 
-def run(event: dict[str, Any], context: object, user_fn: Callable[[Any], Any]) -> dict[str, Any]:
-    """Run one job: fetch its input, call ``user_fn(input)``, push what it returns.
+def _is_coroutine_function(fn: object) -> bool:
+    # inspect.iscoroutinefunction without importing inspect (it costs milliseconds).
+    seen = 0
+    while seen < 10:
+        seen += 1
+        inner = getattr(fn, "func", None)  # functools.partial
+        if inner is not None and callable(inner):
+            fn = inner
+            continue
+        inner = getattr(fn, "__func__", None)  # bound methods
+        if inner is not None:
+            fn = inner
+            continue
+        break
+    code = getattr(fn, "__code__", None)
+    return bool(code is not None and getattr(code, "co_flags", 0) & _CO_COROUTINE)
 
-    Returns ``success(request_id)`` or ``failure(code, message, request_id)`` with an
-    additional ``error.stage`` (``input``, ``user``, ``push``). A returned ``None`` means
-    nothing more to push. Every network call is bounded by the time the Lambda has left,
-    less a safety margin. The functions it calls are looked up on the ``seekapi``
-    package, so tests that patch ``seekapi.get_input`` or ``seekapi.push_data`` see their
-    patches used.
-    """
-    import seekapi
 
-    from . import _api, _settings
-    from ._client import job_deadline
-    from ._retry import Deadline
+def _is_awaitable(value: object) -> bool:
+    return hasattr(value, "__await__") and not isinstance(value, type)
 
-    clock = time.monotonic
-    request_id = _request_id(context)
-    if not isinstance(event, Mapping):
-        return _failure(
-            WORKER_ERROR,
-            f"the event must be a JSON object, not {type(event).__name__}",
-            request_id,
-            "input",
-        )
-    end = _lambda_end(context, clock)
-    deadline = Deadline(end - SAFETY_MARGIN if end is not None else float("inf"), clock)
-    token = job_deadline.set(deadline)
+
+def _refuse_inside_running_loop() -> None:
+    import sys
+
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return
     try:
-        job_uuid = event.get("job_uuid")
-        if request_id and isinstance(job_uuid, str) and job_uuid.strip():
-            seekapi.register_request_id(job_uuid.strip(), request_id)
-        try:
-            ctx = seekapi.create_context(event)
-            input_data = seekapi.get_input(event)
-        except Exception as exc:
-            logger.exception("seekapi: fetching the input failed")
-            return _failure(WORKER_ERROR, _short(exc), request_id, "input")
-        try:
-            result = user_fn(input_data)
-        except Exception as exc:
-            logger.exception("seekapi: the worker function raised")
-            return _failure(WORKER_ERROR, _short(exc), request_id, "user")
-        if result is None:
-            return seekapi.success(request_id=request_id)
-        # The result must go somewhere: unconfigured push_data would drop it silently.
-        # A test suite that patched seekapi.push_data takes over delivery itself.
-        if seekapi.push_data is _api.push_data and not _settings.local_mode_enabled():
-            missing = [
-                k for k in ("api_base", "secret", "job_uuid", "execution_token") if not ctx.get(k)
-            ]
-            if missing:
-                return _failure(
-                    WORKER_ERROR,
-                    "the result was not delivered: missing "
-                    + ", ".join(missing)
-                    + " (set WORKER_API_BASE_URL and WORKER_INTERNAL_SECRET, or"
-                    " SEEKAPI_LOCAL_MODE=1 for local runs)",
-                    request_id,
-                    "push",
-                )
-        # Delivering the result may use the safety margin, up to a small reserve.
-        job_deadline.set(Deadline(end - RESERVE if end is not None else float("inf"), clock))
-        try:
-            seekapi.push_data(ctx, result)
-        except Exception as exc:
-            logger.exception("seekapi: pushing the result failed")
-            return _failure(WORKER_ERROR, _short(exc), request_id, "push")
-        return seekapi.success(request_id=request_id)
-    finally:
-        job_deadline.reset(token)
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    from .errors import UsageError
+
+    raise UsageError(
+        "seekapi.run() cannot run an async worker function inside a running event loop;"
+        " use `await seekapi.run_async(event, context, fn)` there"
+    )
+
+
+def _run_coroutine(awaitable: Any) -> Any:
+    import asyncio
+
+    _refuse_inside_running_loop()
+
+    async def wrapper() -> Any:
+        return await awaitable
+
+    return asyncio.run(wrapper())

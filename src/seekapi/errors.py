@@ -21,7 +21,11 @@ Every exception the SDK raises on purpose derives from :class:`SeekAPIError`::
     │   ├── InputHTTPError                 ... and an HTTPStatusError
     │   ├── InputTooLargeError             the body is larger than the configured cap
     │   └── InputDecodeError               the body is not UTF-8 JSON
-    └── JobClosedError (RuntimeError)      a push or charge after the job has ended
+    ├── JobClosedError (RuntimeError)      a push or charge after the job has ended
+    └── WorkerError                        raised by worker code to choose the failure
+                                            code and message run() returns
+
+    WorkerTimeout (BaseException)          raised into worker code when its time is up
 
 Compatibility with 1.0.5: what it raised as ``ValueError`` still is one. Network and
 status errors derive from ``OSError`` because 1.0.5 let urllib's ``URLError`` and
@@ -52,6 +56,8 @@ __all__ = [
     "SeekAPIError",
     "TransportError",
     "UsageError",
+    "WorkerError",
+    "WorkerTimeout",
 ]
 
 
@@ -190,6 +196,30 @@ class InputDecodeError(InputError):
 
 class JobClosedError(SeekAPIError, RuntimeError):
     """A push or charge was attempted for a job that has already ended."""
+
+
+class WorkerError(SeekAPIError):
+    """Raise it from worker code to choose what ``run()`` reports.
+
+    ``run()`` returns ``failure(code, message)`` with stage ``user``: the API client sees
+    ``code`` and ``message``, so keep them short and free of secrets::
+
+        raise WorkerError("INVALID_URL", "the 'url' field is not an http(s) URL")
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class WorkerTimeout(BaseException):
+    """Raised inside worker code when the job's time is up.
+
+    It derives from ``BaseException`` so that ``except Exception`` in worker code does
+    not swallow it; ``finally`` blocks still run. ``run()`` turns it into a
+    ``WORKER_TIMEOUT`` failure.
+    """
 
 
 def _rebuild(cls: type[BaseException], message: str, state: dict[str, object]) -> BaseException:

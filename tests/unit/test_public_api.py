@@ -42,6 +42,20 @@ def test_every_105_name_is_exported() -> None:
     assert set(SIGNATURES_105) | {"MissingInputError"} <= set(seekapi.__all__)
 
 
+PUBLIC_NAMES = {
+    "DeadlineExceeded", "HTTPStatusError", "InputError", "JSONValueError", "Job",
+    "JobClosedError", "MissingInputError", "SeekAPIError", "TransportError", "UsageError",
+    "WorkerError", "WorkerTimeout", "__version__", "charge", "create_context", "current_job",
+    "failure", "get_input", "get_job_fixture", "push_data", "push_file", "register_request_id",
+    "run", "run_async", "success",
+}  # fmt: skip
+
+
+def test_public_names_are_exactly_the_documented_ones() -> None:
+    """Adding or removing a public name is a deliberate change to this list."""
+    assert set(seekapi.__all__) == PUBLIC_NAMES
+
+
 def test_all_is_sorted_and_every_name_exists() -> None:
     """__all__ is sorted and names real attributes."""
     assert list(seekapi.__all__) == sorted(seekapi.__all__)
