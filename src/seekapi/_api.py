@@ -60,30 +60,37 @@ class JobContext(dict[str, "Any"]):
 # -- helpers ------------------------------------------------------------------------
 
 
+def _string_field(mapping: object, key: str, what: str, error: type[UsageError]) -> str:
+    """``mapping[key]`` stripped, ``""`` when missing; a clear error for a wrong type."""
+    if not isinstance(mapping, Mapping):
+        raise error(f"{what} must be a dict, not {type(mapping).__name__}")
+    value = mapping.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise error(f"{what}[{key!r}] must be a string, not {type(value).__name__}")
+    return value.strip()
+
+
 def _event_field(event: object, key: str) -> str:
-    if not isinstance(event, Mapping):
-        raise InvalidEventError(
-            f"the event must be a JSON object (dict), not {type(event).__name__}"
-        )
-    value = event.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidEventError(f"event[{key!r}] must be a string, not {type(value).__name__}")
-    return value.strip()
+    return _string_field(event, key, "the event (a JSON object)", InvalidEventError)
 
 
-def _context_field(context: object, key: str) -> str:
-    if not isinstance(context, Mapping):
-        raise UsageError(
-            f"context must be the dict from create_context(event), not {type(context).__name__}"
-        )
-    value = context.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise UsageError(f"context[{key!r}] must be a string, not {type(value).__name__}")
-    return value.strip()
+class _Target:
+    """What a backend call needs from the ``create_context`` dict."""
+
+    __slots__ = ("api_base", "job_uuid", "secret", "token")
+
+    def __init__(self, context: object) -> None:
+        what = "context (the dict from create_context(event))"
+        self.api_base = _string_field(context, "api_base", what, UsageError)
+        self.secret = _string_field(context, "secret", what, UsageError)
+        self.job_uuid = _string_field(context, "job_uuid", what, UsageError)
+        self.token = _string_field(context, "execution_token", what, UsageError)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.api_base and self.secret and self.job_uuid and self.token)
 
 
 def _job_url(api_base: str, job_uuid: str, suffix: str) -> str:
@@ -333,20 +340,19 @@ def push_data(
     from ._json import dumps
     from ._retry import Replay
 
-    api_base = _context_field(context, "api_base")
-    secret = _context_field(context, "secret")
-    job_uuid = _context_field(context, "job_uuid")
-    token = _context_field(context, "execution_token")
+    target = _Target(context)
     if not isinstance(type, str):
         raise UsageError(f"type must be a string, not {type.__class__.__name__}")
-    _check_open(job_uuid)
+    _check_open(target.job_uuid)
     if _settings.local_mode_enabled():
         from . import _local
 
-        return _local.push_data(_settings.LocalSettings.from_env(), job_uuid, token, data, type)
-    body = dumps({"execution_token": token, "data": data, "type": type})
+        return _local.push_data(
+            _settings.LocalSettings.from_env(), target.job_uuid, target.token, data, type
+        )
+    body = dumps({"execution_token": target.token, "data": data, "type": type})
     _note(result_bytes=len(body))
-    if not api_base or not secret or not job_uuid or not token:
+    if not target.configured:
         _warn_once(
             "push_data",
             "seekapi: push_data sent nothing: the context lacks api_base, secret, job_uuid or"
@@ -357,12 +363,12 @@ def push_data(
     from ._client import Budget
 
     return _client().post_json(
-        _job_url(api_base, job_uuid, "/push"),
+        _job_url(target.api_base, target.job_uuid, "/push"),
         body,
-        secret=secret,
+        secret=target.secret,
         budget=Budget.total(timeout),
         replay=Replay.ALWAYS,
-        hide=(token,),
+        hide=(target.token,),
     )
 
 
@@ -385,18 +391,15 @@ def push_file(
     from . import _settings
     from ._retry import Replay
 
-    api_base = _context_field(context, "api_base")
-    secret = _context_field(context, "secret")
-    job_uuid = _context_field(context, "job_uuid")
-    token = _context_field(context, "execution_token")
+    target = _Target(context)
     if not isinstance(name, str):
         raise UsageError(f"name must be a string, not {type(name).__name__}")
     if not isinstance(local_path, (str, bytes)) and not hasattr(local_path, "__fspath__"):
         raise UsageError(f"local_path must be a path, not {type(local_path).__name__}")
     if content_type is not None and not isinstance(content_type, str):
         raise UsageError(f"content_type must be a string, not {type(content_type).__name__}")
-    _check_open(job_uuid)
-    if not api_base or not secret or not job_uuid or not token:
+    _check_open(target.job_uuid)
+    if not target.configured:
         _warn_once(
             "push_file",
             "seekapi: push_file sent nothing: the context lacks api_base, secret, job_uuid or"
@@ -414,18 +417,20 @@ def push_file(
         from . import _local
 
         settings = _settings.LocalSettings.from_env()
-        return _local.push_file(settings, job_uuid, token, name, path, kind)
+        return _local.push_file(settings, target.job_uuid, target.token, name, path, kind)
     from ._client import Budget
 
-    url = _job_url(api_base, job_uuid, "/push/file")
-    with FileUpload(execution_token=token, name=name, local_path=path, content_type=kind) as body:
+    url = _job_url(target.api_base, target.job_uuid, "/push/file")
+    with FileUpload(
+        execution_token=target.token, name=name, local_path=path, content_type=kind
+    ) as body:
         return _client().post_stream(
             url,
             body,
-            secret=secret,
+            secret=target.secret,
             budget=Budget.per_stall(timeout),
             replay=Replay.UNSENT_ONLY,
-            hide=(token,),
+            hide=(target.token,),
         )
 
 
@@ -463,32 +468,33 @@ def charge(
         raise UsageError("count must be >= 1")
     if justification is not None and not isinstance(justification, dict):
         raise UsageError("justification must be a JSON object")
-    api_base = _context_field(context, "api_base")
-    secret = _context_field(context, "secret")
-    job_uuid = _context_field(context, "job_uuid")
-    token = _context_field(context, "execution_token")
-    _check_open(job_uuid)
+    target = _Target(context)
+    _check_open(target.job_uuid)
     if _settings.local_mode_enabled():
         from . import _local
 
         if justification is not None:
             dumps(justification)  # the same error as outside local mode, before any write
         settings = _settings.LocalSettings.from_env()
-        return _local.charge(settings, job_uuid, token, key, count, justification)
-    if not api_base or not secret or not job_uuid or not token:
+        return _local.charge(settings, target.job_uuid, target.token, key, count, justification)
+    if not target.configured:
         raise UsageError("charge requires api_base, secret, job_uuid, execution_token in context")
-    payload: dict[str, Any] = {"execution_token": token, "idempotency_key": key, "count": count}
+    payload: dict[str, Any] = {
+        "execution_token": target.token,
+        "idempotency_key": key,
+        "count": count,
+    }
     if justification is not None:
         payload["justification"] = justification
     from ._client import Budget
 
     return _client().post_json(
-        _job_url(api_base, job_uuid, "/charge"),
+        _job_url(target.api_base, target.job_uuid, "/charge"),
         dumps(payload),
-        secret=secret,
+        secret=target.secret,
         budget=Budget.total(timeout),
         replay=Replay.ALWAYS,
-        hide=(token,),
+        hide=(target.token,),
     )
 
 
