@@ -272,3 +272,27 @@ def test_connections_idle_too_long_are_not_reused(configured: Backend) -> None:
     finally:
         client.close()
     assert configured.connections_accepted == 2
+
+
+def test_backoff_uses_the_injected_sleep_and_randomness(configured: Backend) -> None:
+    """Waits between attempts follow the policy: full jitter over a doubling ceiling."""
+    from seekapi._client import Budget
+
+    job = configured.create_job({})
+    slept: list[float] = []
+    client = Client(sleep=slept.append, rand=lambda: 0.5)
+    configured.fail_next(3, status=502)
+    url = f"{configured.url}/v1/internal/jobs/{job.job_uuid}/charge"
+    body = json.dumps({"execution_token": job.execution_token, "idempotency_key": "k", "count": 1})
+    try:
+        reply = client.post_json(
+            url,
+            body.encode(),
+            secret=configured.env["WORKER_INTERNAL_SECRET"],
+            budget=Budget.total(8),
+            replay=Replay.ALWAYS,
+        )
+    finally:
+        client.close()
+    assert reply["metered_event_count"] == 1
+    assert slept == pytest.approx([0.05, 0.1, 0.2])
