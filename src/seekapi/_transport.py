@@ -19,8 +19,7 @@ replaced. One SSL context is built on first use and shared.
 from __future__ import annotations
 
 import contextlib
-import http.client
-import io
+import functools
 import select
 import socket
 import ssl
@@ -30,7 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from . import _proxy
+from . import _http11, _proxy
 from ._redact import display_url
 from ._retry import Deadline
 from ._version import __version__
@@ -38,7 +37,6 @@ from ._version import __version__
 MAX_IDLE_PER_ORIGIN = 8
 IDLE_EXPIRY = 50.0
 USER_AGENT = f"seekapi-python/{__version__}"
-_READ_CHUNK = 256 * 1024
 
 
 class StreamBody(Protocol):
@@ -66,11 +64,12 @@ class Response:
 
     status: int
     reason: str
-    headers: http.client.HTTPMessage
+    headers: dict[str, str]
+    """Header names are lower-case; repeated headers are joined with ``", "``."""
     body: bytes | bytearray
 
     def header(self, name: str) -> str | None:
-        return self.headers.get(name)
+        return self.headers.get(name.lower())
 
 
 class AttemptFailed(Exception):
@@ -103,17 +102,15 @@ class AttemptFailed(Exception):
         self.deadline = deadline
 
 
-class BodyTooLarge(Exception):
-    """The response body is larger than the caller's cap."""
-
-    def __init__(self, limit: int, declared: int | None) -> None:
-        super().__init__(limit, declared)
-        self.limit = limit
-        self.declared = declared
+BodyTooLarge = _http11.TooLarge
+"""The response body is larger than the caller's cap (``limit``, ``declared``)."""
 
 
 class _DeadlineHit(TimeoutError):
     """The deadline had passed before a socket operation could start."""
+
+
+_RESPONSE_FAULTS = (OSError, _http11.ProtocolError, _http11.ClosedEarly)
 
 
 class _TimedSocket:
@@ -127,15 +124,17 @@ class _TimedSocket:
         self.stall = stall
         self._last_timeout = -1.0
 
-    def arm(self) -> float:
+    def arm(self) -> None:
         left = self.deadline.remaining()
         if left <= 0:
             raise _DeadlineHit("deadline passed")
         timeout = min(self.stall, left)
-        if timeout != self._last_timeout:
+        last = self._last_timeout
+        # Setting a socket timeout is a system call: keep the current one while it is
+        # not longer than allowed and at most 50 ms shorter (a negligible early expiry).
+        if not timeout - 0.05 <= last <= timeout:
             self.sock.settimeout(timeout)
             self._last_timeout = timeout
-        return timeout
 
     def sendall(self, data: bytes | bytearray | memoryview) -> None:
         self.arm()
@@ -145,38 +144,26 @@ class _TimedSocket:
         self.arm()
         return self.sock.recv_into(buffer, nbytes)
 
-    def makefile(self, mode: str = "rb", buffering: int = -1) -> io.BufferedReader:
-        # http.client.HTTPResponse reads through this file; every read is bounded.
-        return io.BufferedReader(_TimedReader(self), buffer_size=64 * 1024)
-
     def close(self) -> None:
         self.sock.close()
-
-
-class _TimedReader(io.RawIOBase):
-    def __init__(self, timed: _TimedSocket) -> None:
-        self._timed = timed
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        return self._timed.recv_into(buffer)
 
 
 class _Connection:
     """One socket to one origin, possibly through a proxy."""
 
-    __slots__ = ("idle_since", "key", "reused", "timed")
+    __slots__ = ("idle_since", "key", "reader", "reused", "timed")
 
     def __init__(self, key: _OriginKey, timed: _TimedSocket) -> None:
         self.key = key
         self.timed = timed
+        self.reader = _http11.Reader(timed.recv_into)
         self.idle_since = 0.0
         self.reused = False
 
     def peer_closed(self) -> bool:
         """True when the peer has closed (or sent unexpected bytes on) an idle connection."""
+        if self.reader.buffered():
+            return True
         sock = self.timed.sock
         try:
             readable, _, _ = select.select([sock], [], [], 0)
@@ -258,7 +245,9 @@ class _Target:
     host_header: str
 
 
+@functools.lru_cache(maxsize=256)
 def _parse(url: str) -> _Target:
+    # Cached: a worker calls the same few URLs over and over.
     from urllib.parse import urlsplit
 
     parts = urlsplit(url)
@@ -285,8 +274,9 @@ def _parse(url: str) -> _Target:
 
 
 def _check_header(name: str, value: str) -> None:
-    if any(c in value for c in "\r\n\x00") or any(c in name for c in "\r\n\x00: "):
-        raise ValueError(f"header {name!r} holds a line break or NUL")
+    text = name + value
+    if "\r" in text or "\n" in text or "\x00" in text or ":" in name or " " in name:
+        raise ValueError(f"header {name!r} holds a line break, a NUL or a bad character")
 
 
 class Transport:
@@ -401,7 +391,7 @@ class Transport:
             current.close()
             if isinstance(exc, AttemptFailed):
                 raise
-            if isinstance(exc, (OSError, http.client.HTTPException)):
+            if isinstance(exc, OSError):
                 where = f"{target.host}:{target.port}"
                 raise AttemptFailed(
                     f"connection set-up with {where} failed: {_reason(exc)}",
@@ -419,17 +409,19 @@ class Transport:
         if proxy.authorization:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
         timed.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-        response = http.client.HTTPResponse(timed, method="CONNECT")  # type: ignore[arg-type]
-        response.begin()
-        if response.status != 200:
-            response.close()
+        reader = _http11.Reader(timed.recv_into)
+        try:
+            head = _http11.read_head(reader)
+        except (_http11.ProtocolError, _http11.ClosedEarly) as exc:
+            raise OSError(f"proxy {proxy.host}:{proxy.port}: {exc}") from exc
+        if head.status != 200:
             raise AttemptFailed(
-                f"proxy {proxy.host}:{proxy.port} refused the tunnel: {response.status}",
+                f"proxy {proxy.host}:{proxy.port} refused the tunnel: {head.status}",
                 request_sent=False,
             )
-        # The tunnel is open; the buffered reader above never read past the proxy's answer,
-        # because the origin says nothing until the TLS handshake starts.
-        response.fp = None  # type: ignore[assignment]
+        if reader.buffered():
+            # The origin says nothing before the TLS handshake: extra bytes are a fault.
+            raise OSError(f"proxy {proxy.host}:{proxy.port} sent data after opening the tunnel")
 
     @staticmethod
     def _handshake(tls: ssl.SSLSocket, setup: Deadline) -> None:
@@ -490,33 +482,31 @@ class Transport:
     # -- response ---------------------------------------------------------------------
 
     def _read_response(self, conn: _Connection, method: str, max_body: int) -> Response:
-        response = http.client.HTTPResponse(conn.timed, method=method)  # type: ignore[arg-type]
         try:
-            response.begin()
-        except (OSError, http.client.HTTPException, _DeadlineHit) as exc:
+            head = _http11.read_head(conn.reader)
+        except _RESPONSE_FAULTS as exc:
             raise self._failed(exc, conn, sent=True, started=False) from exc
         try:
-            body = _read_body(response, max_body)
-        except (OSError, http.client.HTTPException, _DeadlineHit) as exc:
+            body = _http11.read_body(conn.reader, head, method, max_body)
+        except _RESPONSE_FAULTS as exc:
             raise self._failed(exc, conn, sent=True, started=True) from exc
-        result = Response(response.status, response.reason, response.msg, body)
-        if response.will_close:
-            conn.close()
-        else:
+        response = Response(head.status, head.reason, head.headers, body)
+        if head.keeps_alive() and not conn.reader.buffered():
             self._pool.give(conn)
-        return result
+        else:
+            conn.close()
+        return response
 
     def _early_response(self, conn: _Connection, method: str, max_body: int) -> Response | None:
         # Give a server that rejected the upload a moment to have its answer read.
         timed = conn.timed
         timed.stall = min(timed.stall, 1.0)
         try:
-            response = http.client.HTTPResponse(timed, method=method)  # type: ignore[arg-type]
-            response.begin()
-            body = _read_body(response, max_body)
-        except (OSError, http.client.HTTPException, _DeadlineHit, BodyTooLarge):
+            head = _http11.read_head(conn.reader)
+            body = _http11.read_body(conn.reader, head, method, max_body)
+        except (*_RESPONSE_FAULTS, BodyTooLarge):
             return None
-        return Response(response.status, response.reason, response.msg, body)
+        return Response(head.status, head.reason, head.headers, body)
 
     def _failed(
         self, exc: BaseException, conn: _Connection, *, sent: bool, started: bool
@@ -529,10 +519,11 @@ class Transport:
                 message = f"the time budget ran out while {phase}"
             else:
                 message = f"no progress for {conn.timed.stall:g} s while {phase}"
-        elif isinstance(exc, http.client.IncompleteRead):
-            message = "the connection closed before the whole response body arrived"
-        elif isinstance(exc, http.client.RemoteDisconnected):
-            message = "the server closed the connection without answering"
+        elif isinstance(exc, _http11.ClosedEarly):
+            message = str(exc)
+            started = started or exc.started
+        elif isinstance(exc, _http11.ProtocolError):
+            message = f"the server's answer is not valid HTTP: {exc}"
         else:
             phase = "reading the response" if sent else "sending the request"
             message = f"connection failed while {phase}: {_reason(exc)}"
@@ -544,36 +535,6 @@ class Transport:
             timed_out=timed_out,
             deadline=deadline,
         )
-
-
-def _read_body(response: http.client.HTTPResponse, max_body: int) -> bytes | bytearray:
-    declared = response.length
-    if declared is not None:
-        if declared > max_body:
-            raise BodyTooLarge(max_body, declared)
-        # Known length: read straight into one buffer, no intermediate copies.
-        buffer = bytearray(declared)
-        view = memoryview(buffer)
-        filled = 0
-        while filled < declared:
-            got = response.readinto(view[filled:])
-            if not got:
-                raise http.client.IncompleteRead(bytes(view[:filled]), declared - filled)
-            filled += got
-        view.release()
-        return buffer
-    chunks = bytearray()
-    piece = bytearray(_READ_CHUNK)
-    piece_view = memoryview(piece)
-    while True:
-        got = response.readinto(piece_view)
-        if not got:
-            break
-        if len(chunks) + got > max_body:
-            raise BodyTooLarge(max_body, None)
-        chunks += piece_view[:got]
-    piece_view.release()
-    return chunks
 
 
 def _reason(exc: BaseException) -> str:
