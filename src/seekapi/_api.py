@@ -171,7 +171,10 @@ def get_input(event: dict[str, Any], timeout: float = 10, *, max_bytes: int | No
             f"unsupported input URL scheme {scheme!r}: only http and https are fetched"
         )
     _note(input_bytes=len(body))
-    return _decode_input(body)
+    # Hand the only reference over, so the raw bytes are freed before JSON parsing.
+    holder = [body]
+    del body
+    return _decode_input(holder)
 
 
 def _fetch_input(url: str, timeout: float, limit: int) -> bytes | bytearray:
@@ -242,9 +245,10 @@ def _read_local_input(url: str, limit: int) -> bytes:
     return body
 
 
-def _decode_input(body: bytes | bytearray) -> Any:
+def _decode_input(holder: list[bytes | bytearray]) -> Any:
     import json
 
+    body = holder.pop()
     try:
         # utf-8-sig: a byte-order mark some editors write is not an error.
         text = body.decode("utf-8-sig")

@@ -22,17 +22,17 @@ import json
 import math
 import threading
 import time
-from collections.abc import Callable, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ._redact import display_url, scrub
 from ._retry import Deadline, Replay, RetryPolicy, parse_retry_after
 from .errors import DeadlineExceeded, HTTPStatusError, InvalidResponseError, TransportError
 
+# typing and dataclasses cost milliseconds to import, on a Lambda's first call.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import ssl
+    from collections.abc import Callable, Sequence
 
     from ._transport import Request, Response, StreamBody, Transport
 
@@ -45,13 +45,15 @@ job_deadline: ContextVar[Deadline | None] = ContextVar("seekapi_job_deadline", d
 """The deadline of the job being run by ``run()``; every call in it is bounded by it too."""
 
 
-@dataclass(frozen=True)
 class Budget:
     """How long a call may take: overall, per stall, and to set up a connection."""
 
-    deadline: Deadline
-    stall: float
-    connect: float
+    __slots__ = ("connect", "deadline", "stall")
+
+    def __init__(self, deadline: Deadline, stall: float, connect: float) -> None:
+        self.deadline = deadline
+        self.stall = stall
+        self.connect = connect
 
     @classmethod
     def total(cls, timeout: float, clock: Callable[[], float] = time.monotonic) -> Budget:

@@ -9,7 +9,6 @@ written out in ``docs/json.md``.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 import math
@@ -88,9 +87,14 @@ def _convert(obj: object) -> object:
             return sorted(obj)
         except TypeError:
             return list(obj)
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        # Shallow on purpose: dataclasses.asdict deep-copies every field.
-        return {field.name: getattr(obj, field.name) for field in dataclasses.fields(obj)}
+    if hasattr(type(obj), "__dataclass_fields__") and not isinstance(obj, type):
+        # Only a program that made a dataclass gets here, so importing it costs nothing
+        # new; checking the marker first keeps dataclasses out of a cold start.
+        import dataclasses
+
+        if dataclasses.is_dataclass(obj):
+            # Shallow on purpose: dataclasses.asdict deep-copies every field.
+            return {field.name: getattr(obj, field.name) for field in dataclasses.fields(obj)}
     datetime_module = sys.modules.get("datetime")
     if datetime_module is not None:
         if isinstance(obj, (datetime_module.date, datetime_module.time)):

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 
 from .errors import ConfigurationError
@@ -41,19 +40,31 @@ _IPV4_CHARS = frozenset("0123456789.")
 _HEX = "0123456789abcdefABCDEF"
 
 
-@dataclass(frozen=True, repr=False)
 class Proxy:
-    """An HTTP proxy to send requests through.
+    """An HTTP proxy to send requests through. Immutable and hashable.
 
     ``host`` is bare (an IPv6 address has no brackets), ready for a socket connect.
     ``authorization`` is the full ``Proxy-Authorization`` header value
     (``"Basic ..."``) when the proxy URL carried credentials, else ``None``.
     """
 
-    host: str
-    port: int
-    scheme: str
-    authorization: str | None
+    # A plain class, not a dataclass: importing dataclasses slows a cold start.
+    __slots__ = ("authorization", "host", "port", "scheme")
+
+    def __init__(self, host: str, port: int, scheme: str, authorization: str | None) -> None:
+        self.host = host
+        self.port = port
+        self.scheme = scheme
+        self.authorization = authorization
+
+    def _key(self) -> tuple[str, int, str, str | None]:
+        return (self.host, self.port, self.scheme, self.authorization)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Proxy) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
     def __repr__(self) -> str:
         auth = "None" if self.authorization is None else "<hidden>"
@@ -109,10 +120,12 @@ def _pick(
 # -- NO_PROXY -----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class _NoProxy:
-    everything: bool
-    entries: tuple[tuple[str, int | None], ...]  # (lowercase host or domain, port or None)
+    __slots__ = ("entries", "everything")
+
+    def __init__(self, everything: bool, entries: tuple[tuple[str, int | None], ...]) -> None:
+        self.everything = everything
+        self.entries = entries  # (lowercase host or domain, port or None)
 
 
 @lru_cache(maxsize=16)

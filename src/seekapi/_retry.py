@@ -22,7 +22,6 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 # Statuses that say "try again": timeouts, rate limits, and gateway/server faults.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -38,19 +37,35 @@ class Replay(enum.Enum):
     UNSENT_ONLY = "unsent-only"
 
 
-@dataclass(frozen=True)
 class RetryPolicy:
     """How many attempts, and how long to wait between them.
 
     The wait before attempt ``n + 1`` is drawn uniformly from
     ``[0, min(backoff_max, backoff_base * 2**(n - 1))]`` ("full jitter"), so many workers
     failing together do not retry in step. A ``Retry-After`` from the server replaces it.
+    ``max_retry_after`` caps the ``Retry-After`` wait a call accepts.
     """
 
-    max_attempts: int = 4
-    backoff_base: float = 0.1
-    backoff_max: float = 2.0
-    max_retry_after: float = 30.0
+    # A plain class, not a dataclass: importing dataclasses slows a cold start.
+    __slots__ = ("backoff_base", "backoff_max", "max_attempts", "max_retry_after")
+
+    def __init__(
+        self,
+        max_attempts: int = 4,
+        backoff_base: float = 0.1,
+        backoff_max: float = 2.0,
+        max_retry_after: float = 30.0,
+    ) -> None:
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.max_retry_after = max_retry_after
+
+    def __repr__(self) -> str:
+        return (
+            f"RetryPolicy(max_attempts={self.max_attempts}, backoff_base={self.backoff_base},"
+            f" backoff_max={self.backoff_max}, max_retry_after={self.max_retry_after})"
+        )
 
     def may_retry_status(self, status: int, replay: Replay) -> bool:
         """True when an answer with ``status`` may be followed by another attempt."""
@@ -68,15 +83,20 @@ class RetryPolicy:
         return float(ceiling * rand())
 
 
-@dataclass(frozen=True)
 class Deadline:
     """A point on a monotonic clock after which a call must have returned.
 
     ``at`` is ``math.inf`` for no deadline. ``clock`` is the clock ``at`` was read from.
     """
 
-    at: float
-    clock: Callable[[], float]
+    __slots__ = ("at", "clock")
+
+    def __init__(self, at: float, clock: Callable[[], float]) -> None:
+        self.at = at
+        self.clock = clock
+
+    def __repr__(self) -> str:
+        return f"Deadline(remaining={self.remaining():.3f})"
 
     @classmethod
     def after(cls, seconds: float, clock: Callable[[], float]) -> Deadline:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from .errors import ConfigurationError
 
@@ -44,12 +43,28 @@ def local_mode_enabled(environ: Mapping[str, str] | None = None) -> bool:
     return _get(env, ENV_LOCAL_MODE).lower() in _TRUE_VALUES
 
 
-@dataclass(frozen=True)
 class LocalSettings:
     """Where local mode writes, and the fixtures file it answers from."""
 
-    directory: str
-    fixtures_path: str
+    # Plain classes, not dataclasses: importing dataclasses (and inspect) would add
+    # milliseconds to a Lambda's cold start.
+    __slots__ = ("directory", "fixtures_path")
+
+    def __init__(self, directory: str, fixtures_path: str) -> None:
+        self.directory = directory
+        self.fixtures_path = fixtures_path
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LocalSettings) and (self.directory, self.fixtures_path) == (
+            other.directory,
+            other.fixtures_path,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.directory, self.fixtures_path))
+
+    def __repr__(self) -> str:
+        return f"LocalSettings(directory={self.directory!r}, fixtures_path={self.fixtures_path!r})"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalSettings:
@@ -58,12 +73,14 @@ class LocalSettings:
         return cls(directory=directory, fixtures_path=_get(env, ENV_LOCAL_FIXTURES))
 
 
-@dataclass(frozen=True)
 class BackendSettings:
     """The platform's backend: base URL (no trailing ``/``) and internal secret."""
 
-    api_base: str
-    secret: str
+    __slots__ = ("api_base", "secret")
+
+    def __init__(self, api_base: str, secret: str) -> None:
+        self.api_base = api_base
+        self.secret = secret
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BackendSettings:

@@ -25,48 +25,66 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from . import _http11, _proxy
 from ._redact import display_url
 from ._retry import Deadline
 from ._version import __version__
 
+# typing and dataclasses cost milliseconds to import, on a Lambda's first call: the
+# classes here are plain, and typing is read by the type checker only.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+    from typing import Protocol
+
+    class StreamBody(Protocol):
+        """A request body sent in pieces; ``chunks()`` restarts from byte 0 each call."""
+
+        content_type: str
+        content_length: int
+
+        def chunks(self) -> Iterator[bytes | memoryview]: ...
+
+
 MAX_IDLE_PER_ORIGIN = 8
 IDLE_EXPIRY = 50.0
 USER_AGENT = f"seekapi-python/{__version__}"
 
 
-class StreamBody(Protocol):
-    """A request body sent in pieces; ``chunks()`` restarts from the first byte each call."""
-
-    content_type: str
-    content_length: int
-
-    def chunks(self) -> Iterator[bytes | memoryview]: ...
-
-
-@dataclass(frozen=True)
 class Request:
     """One HTTP request. ``url`` may carry a query; it is never shown in errors."""
 
-    method: str
-    url: str
-    headers: Sequence[tuple[str, str]] = ()
-    body: bytes | StreamBody | None = None
+    __slots__ = ("body", "headers", "method", "url")
+
+    def __init__(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str]] = (),
+        body: bytes | StreamBody | None = None,
+    ) -> None:
+        self.method = method
+        self.url = url
+        self.headers = headers
+        self.body = body
 
 
-@dataclass
 class Response:
-    """A complete response: the body has been read (up to the caller's cap)."""
+    """A complete response: the body has been read (up to the caller's cap).
 
-    status: int
-    reason: str
-    headers: dict[str, str]
-    """Header names are lower-case; repeated headers are joined with ``", "``."""
-    body: bytes | bytearray
+    Header names are lower-case; repeated headers are joined with ``", "``.
+    """
+
+    __slots__ = ("body", "headers", "reason", "status")
+
+    def __init__(
+        self, status: int, reason: str, headers: dict[str, str], body: bytes | bytearray
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())
@@ -176,12 +194,8 @@ class _Connection:
             self.timed.close()
 
 
-@dataclass(frozen=True)
-class _OriginKey:
-    scheme: str
-    host: str
-    port: int
-    proxy: _proxy.Proxy | None = field(default=None, compare=True)
+# (scheme, host, port, proxy): connections are pooled per origin and per proxy.
+_OriginKey = tuple[str, str, int, "_proxy.Proxy | None"]
 
 
 class _Pool:
@@ -236,13 +250,17 @@ class _Pool:
                 conn.close()
 
 
-@dataclass(frozen=True)
 class _Target:
-    scheme: str
-    host: str
-    port: int
-    request_target: str
-    host_header: str
+    __slots__ = ("host", "host_header", "port", "request_target", "scheme")
+
+    def __init__(
+        self, scheme: str, host: str, port: int, request_target: str, host_header: str
+    ) -> None:
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.request_target = request_target
+        self.host_header = host_header
 
 
 @functools.lru_cache(maxsize=256)
@@ -325,7 +343,7 @@ class Transport:
         for name, value in request.headers:
             _check_header(name, value)
         proxy = _proxy.proxy_for(target.scheme, target.host, target.port)
-        key = _OriginKey(target.scheme, target.host, target.port, proxy)
+        key: _OriginKey = (target.scheme, target.host, target.port, proxy)
         conn = self._pool.take(key)
         if conn is None:
             conn = self._connect(key, target, deadline, connect)
@@ -354,7 +372,7 @@ class Transport:
         self, key: _OriginKey, target: _Target, deadline: Deadline, limit: float
     ) -> _Connection:
         setup = deadline.earliest(Deadline.after(limit, self._clock))
-        proxy = key.proxy
+        proxy = key[3]
         host, port = (proxy.host, proxy.port) if proxy else (target.host, target.port)
         left = setup.remaining()
         if left <= 0:
