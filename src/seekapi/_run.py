@@ -264,9 +264,10 @@ class _Lifecycle:
                 seekapi.push_data(job.context, outcome.result)
             except Exception as exc:  # noqa: BLE001 - run() reports every failure
                 return self._fail_from(exc, "push")
+            size = f" ({job.result_bytes} bytes)" if job.result_bytes is not None else ""
             logger.info(
-                "seekapi: result pushed (%s bytes) in %.0f ms",
-                job.result_bytes if job.result_bytes is not None else "?",
+                "seekapi: result pushed%s in %.0f ms",
+                size,
                 (self.clock() - started) * 1000,
                 extra=self.extra,
             )
@@ -337,7 +338,9 @@ class _Lifecycle:
         job = self.job
         charges = ""
         if job is not None and job.charges:
-            charges = f"; {job.charges} charge(s), {job.metered_event_count} unit(s) metered"
+            charges = f"; {job.charges} charge(s)"
+            if job.metered_event_count:
+                charges += f", {job.metered_event_count} unit(s) metered for the job"
         logger.info(
             "seekapi: job %s in %.0f ms%s",
             how,

@@ -340,7 +340,7 @@ def test_stage_logs_carry_job_and_request_ids(
     messages = [r.getMessage() for r in records]
     assert any(m.startswith("seekapi: input fetched (") and "bytes" in m for m in messages)
     assert any(m.startswith("seekapi: worker code finished in") for m in messages)
-    assert any(m.startswith("seekapi: result pushed (") for m in messages)
+    assert any(m.startswith("seekapi: result pushed (") and "bytes" in m for m in messages)
     assert any(m.startswith("seekapi: job succeeded") for m in messages)
     for record in records:
         assert record.job_uuid == job.job_uuid  # type: ignore[attr-defined]
