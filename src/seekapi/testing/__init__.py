@@ -1,9 +1,11 @@
-"""Test tools for seekapi workers: a loopback SeekAPI backend and a fake Lambda context.
+"""Test tools for seekapi workers: the backend emulator, local mode, a fake Lambda context.
 
-:class:`Backend` is a real HTTP/1.1 server on 127.0.0.1 (optionally over TLS) that
-implements the platform's worker endpoints, records every request and can misbehave
-on demand (:class:`Fault`). :class:`FakeLambdaContext` stands in for the context
-object AWS Lambda passes to a handler::
+:class:`Backend` is the SeekAPI backend emulator: a real HTTP/1.1 server on 127.0.0.1
+(optionally over TLS) that implements the platform's worker endpoints, stores what a job
+receives in the local-mode layout, records every request and can misbehave on demand
+(:class:`Fault`). :class:`FakeLambdaContext` stands in for the context object AWS
+Lambda passes to a handler. :class:`LocalMode` runs jobs in local mode in one folder
+and reads back what they wrote::
 
     from seekapi.testing import Backend, FakeLambdaContext
 
@@ -15,12 +17,16 @@ object AWS Lambda passes to a handler::
             handler(job.event, FakeLambdaContext(timeout_s=30))
             assert job.result == {"length": 5}
 
+With pytest, the fixtures ``seekapi_emulator``, ``lambda_context`` and ``seekapi_local``
+(see :mod:`seekapi.pytest_plugin`) do the set-up and clean-up.
+
 This package is not imported by ``import seekapi``; it uses the standard library only.
 """
 
 from ._backend import Backend, Fault, FaultKind, Job, ReceivedFile, RecordedRequest
-from ._context import FakeLambdaContext
+from ._context import FakeLambdaContext, LambdaContextFactory
 from ._http import Headers
+from ._localmode import LocalJob, LocalMode
 
 
 def reset_sdk_state() -> None:
@@ -43,6 +49,9 @@ __all__ = [
     "FaultKind",
     "Headers",
     "Job",
+    "LambdaContextFactory",
+    "LocalJob",
+    "LocalMode",
     "ReceivedFile",
     "RecordedRequest",
     "reset_sdk_state",

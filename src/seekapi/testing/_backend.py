@@ -1,10 +1,15 @@
-"""A loopback HTTP/1.1 server that speaks the SeekAPI backend's wire contract.
+"""The SeekAPI backend emulator: a loopback HTTP/1.1 server speaking the wire contract.
 
 :class:`Backend` serves the internal job endpoints (push, push file, charge, worker
-request id), a presigned-URL-like input endpoint and a read-only debug view, records
-every request, and injects faults on demand (error statuses, dropped or reset
-connections, hangs, slow or truncated responses, redirects) so that client behaviour
-under failure can be tested against real sockets.
+request id) and a presigned-URL-like input endpoint for the jobs it creates, stores what
+it receives in the local-mode layout, records every request, offers an admin API
+(``/v1/debug/...``: create jobs, view them, inject faults) for a worker running in
+another process, and injects faults on demand (error statuses, dropped or reset
+connections, hangs, slow or truncated responses, redirects) so that behaviour under
+failure can be tested against real sockets.
+
+It is a development tool: it binds to 127.0.0.1 by default and has no protection beyond
+the shared secret. Never expose it to a network you do not trust.
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ import itertools
 import json
 import logging
 import os
-import re
 import secrets
 import selectors
 import shutil
@@ -30,7 +34,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from io import BufferedReader
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +52,7 @@ from ._http import (
     response_head,
 )
 from ._multipart_parser import MultipartError, MultipartReader, Part, parse_boundary
+from ._store import JobFolder
 
 __all__ = ["Backend", "Fault", "FaultKind", "Job", "ReceivedFile", "RecordedRequest"]
 
@@ -62,7 +67,9 @@ _CHUNK = 64 * 1024
 _LINGER_SECONDS = 2.0
 _JOIN_SECONDS = 10.0
 _FILL = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (_CHUNK // 36 + 1))[:_CHUNK]
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_ADMIN_PREFIX = "/v1/debug/"
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+_WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104
 # Fault headers that would contradict the framing this server writes itself.
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
@@ -77,7 +84,9 @@ class Fault:
     A request matches when its method equals ``method`` (any method when ``None``) and
     its path (without the query) starts with ``path`` (any path when ``None``). Faults
     are tried in the order they were injected; the first match is used and its count
-    goes down by one.
+    goes down by one. Requests to the admin API (``/v1/debug/...``) are only subject to
+    faults whose ``path`` starts with ``/v1/debug/``, so inspecting a job or arming
+    another fault never uses one up.
 
     Kinds:
 
@@ -137,7 +146,25 @@ class Fault:
         """Whether a request with this method and path is subject to the fault."""
         if self.method is not None and self.method.upper() != method.upper():
             return False
-        return self.path is None or path.startswith(self.path)
+        if self.path is None:
+            return not path.startswith(_ADMIN_PREFIX)
+        return path.startswith(self.path)
+
+    def to_json(self) -> dict[str, object]:
+        """A JSON-ready dict of every field (``body`` as text, undecodable bytes replaced)."""
+        return {
+            "kind": self.kind,
+            "count": self.count,
+            "path": self.path,
+            "method": self.method,
+            "status": self.status,
+            "headers": dict(self.headers),
+            "body": self.body.decode("utf-8", "replace"),
+            "seconds": self.seconds,
+            "interval": self.interval,
+            "location": self.location,
+            "after_body": self.after_body,
+        }
 
 
 @dataclass(frozen=True)
@@ -181,7 +208,9 @@ class ReceivedFile:
     """A file uploaded with ``/push/file`` and written to the backend's directory.
 
     ``name`` is the ``name`` part, ``filename`` the ``filename`` parameter of the file
-    part, ``content_type`` its Content-Type as sent; ``path`` is where it was stored.
+    part, ``content_type`` its Content-Type as sent; ``path`` is where it was stored: in
+    the job folder's ``files/``, named after ``name`` as local mode names it (``-2``,
+    ``-3``, ... before the extension when the name is taken).
     """
 
     name: str
@@ -216,6 +245,7 @@ class _JobState:
     input_content_type: str
     input_chunked: bool
     charge_limit: int | None
+    folder: JobFolder
     result: object = None
     pushes: list[dict[str, object]] = field(default_factory=list)
     files: list[ReceivedFile] = field(default_factory=list)
@@ -223,7 +253,9 @@ class _JobState:
     charge_replies: dict[str, dict[str, object]] = field(default_factory=dict)
     metered_event_count: int = 0
     request_ids: list[str] = field(default_factory=list)
-    file_seq: int = 0
+    # Held while a push or charge is applied to both the files and the fields above, so
+    # the two agree on the order (the backend's lock is not held during file writes).
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def limit_reached(self) -> bool:
@@ -241,6 +273,7 @@ class _JobState:
             "limit_reached": self.limit_reached,
             "charge_limit": self.charge_limit,
             "request_ids": self.request_ids,
+            "directory": self.folder.path,
         }
 
 
@@ -285,6 +318,11 @@ class Job:
     def charge_limit(self) -> int | None:
         """The metered-event count at which ``limit_reached`` turns true, if any."""
         return self._state.charge_limit
+
+    @property
+    def directory(self) -> Path:
+        """The job's folder, in the local-mode layout (see :class:`Backend`)."""
+        return Path(self._state.folder.path)
 
     @property
     def result(self) -> Any:
@@ -454,9 +492,74 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _safe_name(name: str, default: str) -> str:
-    safe = _UNSAFE_NAME.sub("_", name)[:120] or default
-    return "_" + safe if set(safe) == {"."} else safe
+def _no_other_fields(body: Mapping[str, object], known: tuple[str, ...]) -> None:
+    unknown = sorted(set(body) - set(known))
+    if unknown:
+        raise _Reject(
+            _error(
+                400,
+                "bad_request",
+                f"unknown field(s) {', '.join(unknown)}; expected some of {', '.join(known)}",
+            )
+        )
+
+
+def _optional_text(body: Mapping[str, object], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise _Reject(_error(400, "bad_request", f"{key} must be a non-blank string"))
+    return value
+
+
+def _fault_from_json(body: Mapping[str, object]) -> Fault:
+    """The :class:`Fault` an admin request describes; :class:`_Reject` (400) if it cannot."""
+
+    def bad(message: str) -> _Reject:
+        return _Reject(_error(400, "bad_request", message))
+
+    _no_other_fields(body, tuple(f.name for f in fields(Fault)))
+    kind = body.get("kind")
+    if not isinstance(kind, str):
+        raise bad(f"kind must be one of {', '.join(sorted(_FAULT_KINDS))}")
+    args: dict[str, Any] = {}
+    for key, types in _FAULT_FIELD_TYPES.items():
+        if key not in body or (body[key] is None and key in ("path", "method")):
+            continue
+        value = body[key]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise bad(f"{key} has the wrong type")
+        args[key] = value
+    headers = body.get("headers", {})
+    if not isinstance(headers, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in headers.items()
+    ):
+        raise bad("headers must be an object of strings")
+    raw = body.get("body", "")
+    if not isinstance(raw, str):
+        raise bad("body must be a string (sent as UTF-8)")
+    try:
+        return Fault(
+            kind,  # type: ignore[arg-type]  # checked by Fault itself
+            headers=headers,
+            body=raw.encode("utf-8", "surrogatepass"),
+            **args,
+        )
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+
+
+_FAULT_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "count": (int,),
+    "path": (str,),
+    "method": (str,),
+    "status": (int,),
+    "seconds": (int, float),
+    "interval": (int, float),
+    "location": (str,),
+    "after_body": (bool,),
+}
 
 
 def _generated_document(size: int) -> Iterator[bytes]:
@@ -474,8 +577,21 @@ def _generated_document(size: int) -> Iterator[bytes]:
     yield tail
 
 
+# The methods each endpoint answers, as a 405 names them in its Allow header.
+_METHODS: dict[str, tuple[str, ...]] = {
+    "push": ("POST",),
+    "push/file": ("POST",),
+    "charge": ("POST",),
+    "worker-request-id": ("POST",),
+    "input": ("GET",),
+    "debug": ("GET",),
+    "debug/jobs": ("GET", "POST"),
+    "debug/faults": ("GET", "POST", "DELETE"),
+}
+
+
 def _route(path: str) -> tuple[str, str] | None:
-    """``(endpoint, job_uuid)`` for a known path, else ``None``."""
+    """``(endpoint, job_uuid)`` for a known path (``job_uuid`` empty if none), else ``None``."""
     seg = path.split("/")
     if len(seg) >= 6 and seg[1:4] == ["v1", "internal", "jobs"] and seg[4]:
         tail = "/".join(seg[5:])
@@ -485,14 +601,25 @@ def _route(path: str) -> tuple[str, str] | None:
         return "input", unquote(seg[2])
     if len(seg) == 5 and seg[1:4] == ["v1", "debug", "jobs"] and seg[4]:
         return "debug", unquote(seg[4])
+    if len(seg) == 4 and seg[1:3] == ["v1", "debug"] and seg[3] in ("jobs", "faults"):
+        return f"debug/{seg[3]}", ""
     return None
+
+
+def _is_loopback(host: str) -> bool:
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def _check_charge_limit(limit: int | None) -> None:
+    if limit is not None and (type(limit) is not int or limit < 0):
+        raise ValueError("charge_limit must be None or a whole number of units >= 0")
 
 
 # -- the server ----------------------------------------------------------------------------
 
 
 class Backend:
-    """The SeekAPI backend on a loopback socket, with recorded requests and faults.
+    """The SeekAPI backend emulator: a development tool, on a loopback socket by default.
 
     Use it as a context manager or call :meth:`start` and :meth:`stop`::
 
@@ -507,17 +634,32 @@ class Backend:
     :meth:`close_idle_connections` closes them or :meth:`stop` is called. With an
     ``ssl_context`` (a server-side context holding a certificate) it speaks HTTPS.
 
-    Uploaded files are written under ``directory``; without one, under a temporary
-    directory removed by :meth:`stop`. ``charge_limit`` is the default spending limit
-    of every job (see :meth:`create_job`). JSON bodies larger than ``max_json_bytes``
-    are refused with 413.
+    What a job receives is kept in memory (:class:`Job`) and written under ``directory``
+    in the local-mode layout, one folder per job (``docs/local-mode.md``):
+    ``response_json.json``, ``data_pushes.jsonl``, ``file_pushes.jsonl``,
+    ``charges.jsonl`` and ``files/``. Without a ``directory``, a temporary directory
+    removed by :meth:`stop` is used. A folder that is already there (the same
+    ``directory`` and job id as an earlier run) is added to, as in local mode.
+
+    ``charge_limit`` is the default spending limit of every job (see
+    :meth:`create_job`). JSON bodies larger than ``max_json_bytes`` are refused with 413.
+    ``host`` is where it listens: keep the default, 127.0.0.1, unless a worker in a
+    container must reach it (a warning is logged for any other address).
+    ``public_url`` is the base URL to hand to workers (in :attr:`env` and input URLs)
+    when they reach the emulator under another name, such as
+    ``http://host.docker.internal:8787``.
 
     Status codes: 401 missing or wrong ``X-Internal-Secret``; 404 unknown path or job;
     405 wrong method; 415 a JSON endpoint called without ``Content-Type:
     application/json``; 400 a malformed body; 403 a well-formed body with the wrong
-    ``execution_token``; 413 a JSON body over the cap. Error bodies are
-    ``{"ok": false, "error": {"code": ..., "message": ...}}`` and never hold the secret
-    or a token.
+    ``execution_token``; 409 an admin request to create a job that exists; 413 a JSON
+    body over the cap. Error bodies are ``{"ok": false, "error": {"code": ...,
+    "message": ...}}`` and never hold the secret or a token.
+
+    Admin API, for a worker driven from another process (every call needs the secret;
+    see ``docs/emulator.md``): ``POST /v1/debug/jobs`` creates a job and answers its
+    event, ``GET /v1/debug/jobs`` lists the jobs, ``GET /v1/debug/jobs/{job_uuid}``
+    shows one, ``POST``/``GET``/``DELETE /v1/debug/faults`` arm, list and clear faults.
     """
 
     def __init__(
@@ -530,10 +672,13 @@ class Backend:
         directory: str | os.PathLike[str] | None = None,
         charge_limit: int | None = None,
         max_json_bytes: int = 64 * 1024 * 1024,
+        public_url: str | None = None,
     ) -> None:
+        _check_charge_limit(charge_limit)
         self._secret = secret
         self._host = host
         self._port = port
+        self._public_url = public_url.rstrip("/") if public_url else ""
         self._ssl_context = ssl_context
         self._directory = Path(directory) if directory is not None else None
         self._charge_limit = charge_limit
@@ -555,6 +700,7 @@ class Backend:
         self._wake_w: socket.socket | None = None
         self._accept_thread: threading.Thread | None = None
         self._url = ""
+        self._bound: tuple[str, int] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -580,9 +726,19 @@ class Backend:
             listener.setblocking(False)
             self._wake_r, self._wake_w = socket.socketpair()
             port = listener.getsockname()[1]
+            self._bound = (self._host, port)
             scheme = "https" if self._ssl_context is not None else "http"
-            host = f"[{self._host}]" if family == socket.AF_INET6 else self._host
-            self._url = f"{scheme}://{host}:{port}"
+            # A wildcard address accepts connections but is no address to connect to.
+            reach = _WILDCARD_HOSTS.get(self._host, self._host)
+            host = f"[{reach}]" if ":" in reach else reach
+            self._url = self._public_url or f"{scheme}://{host}:{port}"
+            if not _is_loopback(self._host):
+                _log.warning(
+                    "the SeekAPI emulator is listening on %s:%d: it is a development tool,"
+                    " protected by its secret only; keep it off networks you do not trust",
+                    self._host,
+                    port,
+                )
             self._accept_thread = threading.Thread(
                 target=self._accept_loop, name="seekapi-backend-accept", daemon=True
             )
@@ -646,10 +802,28 @@ class Backend:
 
     @property
     def url(self) -> str:
-        """The base URL, ``http://127.0.0.1:PORT`` (``https`` with TLS), no trailing ``/``."""
+        """The base URL, ``http://127.0.0.1:PORT`` (``https`` with TLS), no trailing ``/``.
+
+        ``public_url`` when one was given. On a wildcard ``host`` (``0.0.0.0``, ``::``),
+        the loopback address of the same family.
+        """
         if not self._url:
             raise RuntimeError("the backend has not been started")
         return self._url
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``(host, port)`` the server listens on; the port is the real one when 0 was asked."""
+        if self._bound is None:
+            raise RuntimeError("the backend has not been started")
+        return self._bound
+
+    @property
+    def directory(self) -> Path:
+        """Where job folders are written (the temporary directory when none was given)."""
+        if self._files_dir is None:
+            raise RuntimeError("the backend has not been started")
+        return self._files_dir
 
     @property
     def secret(self) -> str:
@@ -726,10 +900,13 @@ class Backend:
         is false; by default generated inputs are chunked and the others are not.
 
         ``job_uuid`` defaults to a new UUID4, ``execution_token`` to a random token.
-        ``charge_limit`` overrides the backend's default for this job.
+        ``charge_limit`` (a count of units, ``>= 0``) overrides the backend's default for
+        this job: once the units billed reach it, charges answer ``limit_reached: true``.
+        The job's folder is made at once (:attr:`Job.directory`).
         """
         if sum(x is not None for x in (input, raw_input, input_size)) > 1:
             raise ValueError("give at most one of input, raw_input and input_size")
+        _check_charge_limit(charge_limit)
         body: bytes | None
         if raw_input is not None:
             body = bytes(raw_input)
@@ -743,6 +920,11 @@ class Backend:
             body = json.dumps(document, ensure_ascii=False, allow_nan=False).encode("utf-8")
             length = len(body)
         uid = str(uuid.uuid4()) if job_uuid is None else job_uuid
+        if not uid.strip():
+            raise ValueError("job_uuid must not be blank")
+        with self._lock:
+            if uid in self._jobs:
+                raise ValueError(f"a job {uid!r} already exists")
         state = _JobState(
             job_uuid=uid,
             execution_token=(
@@ -754,6 +936,7 @@ class Backend:
             input_content_type=input_content_type,
             input_chunked=(body is None) if input_chunked is None else input_chunked,
             charge_limit=self._charge_limit if charge_limit is None else charge_limit,
+            folder=JobFolder(str(self.directory), uid),
         )
         with self._lock:
             if uid in self._jobs:
@@ -1111,18 +1294,23 @@ class Backend:
         if route is None:
             return _error(404, "not_found", "no such endpoint")
         endpoint, job_uuid = route
-        allowed = "GET" if endpoint in ("input", "debug") else "POST"
-        if x.head.method != allowed:
+        allowed = _METHODS[endpoint]
+        if x.head.method not in allowed:
             return _error(
-                405, "method_not_allowed", f"use {allowed} for this endpoint", [("Allow", allowed)]
+                405,
+                "method_not_allowed",
+                f"use {' or '.join(allowed)} for this endpoint",
+                [("Allow", ", ".join(allowed))],
             )
         if endpoint != "input" and not self._secret_ok(x.head.headers):
             return _error(401, "unauthorized", "missing or wrong X-Internal-Secret header")
-        with self._lock:
-            job = self._jobs.get(job_uuid)
-        if job is None:
-            return _error(404, "job_not_found", "no such job")
         try:
+            if endpoint.startswith("debug/"):
+                return self._admin(x, endpoint)
+            with self._lock:
+                job = self._jobs.get(job_uuid)
+            if job is None:
+                return _error(404, "job_not_found", "no such job")
             if endpoint == "input":
                 return self._serve_input(job)
             if endpoint == "debug":
@@ -1139,15 +1327,68 @@ class Backend:
         except _Reject as reject:
             return reject.response
 
+    # -- the admin API ---------------------------------------------------------------
+
+    def _admin(self, x: _Exchange, endpoint: str) -> _Response:
+        method = x.head.method
+        if endpoint == "debug/jobs":
+            if method == "GET":
+                with self._lock:
+                    jobs = [
+                        {
+                            "job_uuid": job.job_uuid,
+                            "pushes": len(job.pushes),
+                            "files": len(job.files),
+                            "metered_event_count": job.metered_event_count,
+                            "limit_reached": job.limit_reached,
+                            "directory": job.folder.path,
+                        }
+                        for job in self._jobs.values()
+                    ]
+                return _json_response(200, {"jobs": jobs})
+            return self._admin_create_job(self._read_json(x, admin=True))
+        if method == "GET":
+            return _json_response(200, {"faults": [f.to_json() for f in self.pending_faults]})
+        if method == "DELETE":
+            with self._lock:
+                cleared = len(self._faults)
+                self._faults.clear()
+            return _json_response(200, {"ok": True, "cleared": cleared})
+        self.inject(_fault_from_json(self._read_json(x, admin=True)))
+        return _json_response(
+            201, {"ok": True, "faults": [f.to_json() for f in self.pending_faults]}
+        )
+
+    def _admin_create_job(self, body: dict[str, Any]) -> _Response:
+        _no_other_fields(body, ("input", "job_uuid", "execution_token", "charge_limit"))
+        job_uuid = _optional_text(body, "job_uuid")
+        token = _optional_text(body, "execution_token")
+        limit = body.get("charge_limit")
+        if limit is not None and (type(limit) is not int or limit < 0):
+            raise self._bad("charge_limit must be null or a whole number >= 0")
+        if job_uuid is not None:
+            with self._lock:
+                if job_uuid in self._jobs:
+                    return _error(409, "conflict", "a job with this job_uuid already exists")
+        try:
+            job = self.create_job(
+                body.get("input"), job_uuid=job_uuid, execution_token=token, charge_limit=limit
+            )
+        except ValueError as exc:
+            raise self._bad(str(exc)) from None
+        location = f"{_ADMIN_PREFIX}jobs/{quote(job.job_uuid, safe='')}"
+        return _json_response(201, job.event, [("Location", location)])
+
     def _secret_ok(self, headers: Headers) -> bool:
         given = headers.get("x-internal-secret")
         if given is None:
             return False
         return hmac.compare_digest(given.encode("latin-1"), self._secret.encode("utf-8"))
 
-    def _read_json(self, x: _Exchange) -> dict[str, Any]:
+    def _read_json(self, x: _Exchange, *, admin: bool = False) -> dict[str, Any]:
+        """The body as a JSON object; the admin API takes any Content-Type and no body."""
         media_type = x.head.headers.get("content-type", "").split(";")[0].strip().lower()
-        if media_type != "application/json":
+        if media_type != "application/json" and not admin:
             raise _Reject(
                 _error(415, "unsupported_media_type", "Content-Type must be application/json")
             )
@@ -1163,6 +1404,8 @@ class Backend:
         raw = x.body.read_all(self._max_json_bytes)
         if raw is None:
             raise _Reject(too_large)
+        if admin and not raw.strip():
+            return {}
         try:
             obj = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError, RecursionError):
@@ -1194,9 +1437,11 @@ class Backend:
             raise self._bad("type is missing or not a string")
         if not self._token_ok(token, job):
             return _forbidden()
-        with self._lock:
-            job.pushes.append({"data": body["data"], "type": kind})
-            job.result = body["data"]
+        with job.write_lock:
+            job.folder.push_data(job.job_uuid, token, body["data"], kind)
+            with self._lock:
+                job.pushes.append({"data": body["data"], "type": kind})
+                job.result = body["data"]
         return _json_response(200, {"ok": True})
 
     def _charge(self, body: dict[str, Any], job: _JobState) -> _Response:
@@ -1211,20 +1456,24 @@ class Backend:
             raise self._bad("justification must be a JSON object")
         if not self._token_ok(token, job):
             return _forbidden()
-        with self._lock:
-            reply = job.charge_replies.get(key)
+        with job.write_lock:
+            with self._lock:
+                reply = job.charge_replies.get(key)
             if reply is None:
-                job.metered_event_count += count
-                record: dict[str, object] = {"idempotency_key": key, "count": count}
-                if "justification" in body:
-                    record["justification"] = body["justification"]
-                job.charges.append(record)
-                reply = {
-                    "ok": True,
-                    "metered_event_count": job.metered_event_count,
-                    "limit_reached": job.limit_reached,
-                }
-                job.charge_replies[key] = reply
+                # Billed once per key: a repeat gets the first answer again.
+                job.folder.record_charge(job.job_uuid, key, count, body.get("justification"))
+                with self._lock:
+                    job.metered_event_count += count
+                    record: dict[str, object] = {"idempotency_key": key, "count": count}
+                    if "justification" in body:
+                        record["justification"] = body["justification"]
+                    job.charges.append(record)
+                    reply = {
+                        "ok": True,
+                        "metered_event_count": job.metered_event_count,
+                        "limit_reached": job.limit_reached,
+                    }
+                    job.charge_replies[key] = reply
         return _json_response(200, reply)
 
     def _worker_request_id(self, body: dict[str, Any], job: _JobState) -> _Response:
@@ -1255,7 +1504,7 @@ class Backend:
         except MultipartError as exc:
             raise self._bad(str(exc)) from None
         reader = MultipartReader(x.body.read, boundary, chunk_size=_CHUNK)
-        target: Path | None = None
+        target: str | None = None
         try:
             token = self._text_part(reader, reader.next_part(), "execution_token", 1)
             name = self._text_part(reader, reader.next_part(), "name", 2)
@@ -1264,8 +1513,9 @@ class Backend:
             digest = hashlib.sha256()
             size = 0
             if allowed:
-                target = self._file_target(job, part.filename or name)
-                with open(target, "wb") as out:
+                # Named as local mode names a pushed file: after the name part.
+                stored_name, target, fd = job.folder.claim_file(name or part.filename)
+                with open(fd, "wb", closefd=True) as out:
                     while chunk := reader.read():
                         out.write(chunk)
                         digest.update(chunk)
@@ -1287,11 +1537,15 @@ class Backend:
             filename=part.filename,
             content_type=part.content_type,
             size=size,
-            path=str(target),
+            path=target,
             sha256=digest.hexdigest(),
         )
-        with self._lock:
-            job.files.append(received)
+        with job.write_lock:
+            job.folder.record_file(
+                job.job_uuid, token, name, stored_name, target, part.content_type, size
+            )
+            with self._lock:
+                job.files.append(received)
         return _json_response(200, {"ok": True})
 
     def _file_part(self, part: Part | None) -> _FilePart:
@@ -1317,20 +1571,11 @@ class Backend:
         except UnicodeDecodeError:
             raise self._bad(f"the {name} part is not valid UTF-8") from None
 
-    def _file_target(self, job: _JobState, filename: str) -> Path:
-        assert self._files_dir is not None
-        with self._lock:
-            job.file_seq += 1
-            seq = job.file_seq
-        folder = self._files_dir / _safe_name(job.job_uuid, "job")
-        folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{seq:03d}-{_safe_name(os.path.basename(filename), 'file')}"
-
     @staticmethod
-    def _discard(target: Path | None) -> None:
+    def _discard(target: str | None) -> None:
         if target is not None:
             with contextlib.suppress(OSError):
-                target.unlink()
+                os.unlink(target)
 
     @staticmethod
     def _fault_response(fault: Fault) -> _Response:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from typing import Protocol
 
-__all__ = ["FakeLambdaContext"]
+__all__ = ["FakeLambdaContext", "LambdaContextFactory"]
 
 
 class FakeLambdaContext:
@@ -70,3 +71,23 @@ class FakeLambdaContext:
             f"function_name={self.function_name!r}, "
             f"remaining_ms={self.get_remaining_time_in_millis()})"
         )
+
+
+class LambdaContextFactory(Protocol):
+    """What the ``lambda_context`` pytest fixture is: it builds a :class:`FakeLambdaContext`.
+
+    Annotate the fixture argument with it::
+
+        def test_handler(lambda_context: LambdaContextFactory) -> None:
+            handler(event, lambda_context(timeout_s=5))
+    """
+
+    def __call__(
+        self,
+        timeout_s: float = 30.0,
+        *,
+        aws_request_id: str | None = None,
+        function_name: str = "seekapi-worker",
+        memory_limit_in_mb: int = 512,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> FakeLambdaContext: ...

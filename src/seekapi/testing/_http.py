@@ -285,7 +285,7 @@ def response_head(
         reason = http.HTTPStatus(status).phrase
     except ValueError:
         reason = "Unknown"
-    lines = [f"HTTP/1.1 {status} {reason}", "Server: seekapi-testing"]
+    lines = [f"HTTP/1.1 {status} {reason}", "Server: seekapi-emulator"]
     lines.append(f"Date: {email.utils.formatdate(usegmt=True)}")
     lines.extend(f"{name}: {value}" for name, value in headers)
     if length is None:
