@@ -1,0 +1,152 @@
+"""``seekapi serve``: the backend emulator on its own, for a worker in another process."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import secrets
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from ._cli_common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    CommandError,
+    display_path,
+    dumps,
+    emit_json,
+    read_json_file,
+    setup_logging,
+)
+from ._settings import LOCAL_DEFAULT_DIRNAME
+
+if TYPE_CHECKING:
+    from .testing import Backend
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    """``seekapi serve``: see :func:`seekapi.cli.build_parser` for the options."""
+    inputs = [read_json_file(path, "--job") for path in args.job]
+    directory = os.path.abspath(args.dir or LOCAL_DEFAULT_DIRNAME)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        raise CommandError(f"--dir {args.dir} exists and is not a folder")
+    secret = args.secret if args.secret is not None else secrets.token_urlsafe(24)
+    if not secret.strip() or any(ord(c) < 0x21 or ord(c) > 0x7E for c in secret):
+        raise CommandError("--secret must be printable ASCII without spaces")
+    if args.public_url is not None and not args.public_url.startswith(("http://", "https://")):
+        raise CommandError("--public-url must be an http:// or https:// URL")
+    setup_logging(logging.INFO)
+    if args.verbose:
+        logging.getLogger("seekapi.testing").setLevel(logging.DEBUG)
+    # The emulator itself warns (a log record, on stderr) when it listens on an address
+    # other machines can reach.
+    from .testing import Backend
+
+    backend = Backend(
+        secret=secret,
+        host=args.host,
+        port=args.port,
+        directory=directory,
+        charge_limit=args.charge_limit,
+        public_url=args.public_url,
+    )
+    try:
+        backend.start()
+    except OSError as exc:
+        raise CommandError(
+            f"cannot listen on {args.host} port {args.port}: {exc.strerror or exc}"
+            + (" (use --port 0 for any free port)" if args.port else "")
+        ) from None
+    # The signal handlers are in place before anything is printed: whoever reads the
+    # output may stop the emulator as soon as it has read it.
+    try:
+        with _stop_signals() as stop:
+            events = [backend.create_job(value).event for value in inputs]
+            if args.json:
+                emit_json(
+                    {
+                        "ok": True,
+                        "url": backend.url,
+                        "env": backend.env,
+                        "directory": directory,
+                        "pid": os.getpid(),
+                        "jobs": events,
+                    }
+                )
+            else:
+                _print_banner(backend.url, secret, directory, events)
+            while not stop.wait(0.5):
+                pass
+        sys.stderr.write("seekapi serve: stopping\n")
+        sys.stderr.flush()
+    finally:
+        stopped = _stop(backend)
+    return EXIT_OK if stopped else EXIT_FAILED
+
+
+def _stop(backend: Backend) -> bool:
+    try:
+        backend.stop()
+    except RuntimeError as exc:  # serving threads that would not end
+        sys.stderr.write(f"seekapi serve: {exc}\n")
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[threading.Event]:
+    """An event set by SIGINT or SIGTERM; the previous handlers come back afterwards."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    previous: dict[signal.Signals, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for which in (signal.SIGINT, signal.SIGTERM):
+            previous[which] = signal.signal(which, on_signal)
+    try:
+        yield stop
+    finally:
+        for which, handler in previous.items():
+            signal.signal(which, handler)
+
+
+def _print_banner(url: str, secret: str, directory: str, events: list[dict[str, Any]]) -> None:
+    header = f'-H "X-Internal-Secret: {secret}"' if _plain(secret) else _secret_header(secret)
+    lines = [
+        "seekapi serve: the SeekAPI backend emulator. It is a development tool, not the"
+        " SeekAPI platform.",
+        f"Listening on {url}; job folders go to {display_path(directory)}{os.sep}",
+        "",
+        "Give the worker this environment:",
+        f"  export WORKER_API_BASE_URL={shlex.quote(url)}",
+        f"  export WORKER_INTERNAL_SECRET={shlex.quote(secret)}",
+        "(For a worker in a container: --host 0.0.0.0 --public-url"
+        " http://host.docker.internal:PORT.)",
+        "",
+        "Create a job (the answer is the event to invoke the worker's handler with):",
+        f'  curl -s {header} -d \'{{"input": {{"text": "hello"}}}}\' {url}/v1/debug/jobs',
+        "See what a job received:",
+        f"  curl -s {header} {url}/v1/debug/jobs/JOB_UUID",
+    ]
+    if events:
+        lines += ["", "Jobs created from --job, one event per line:"]
+        lines += [dumps(event) for event in events]
+    lines += ["", "Stop with Ctrl-C."]
+    sys.stdout.write("\n".join(lines) + "\n")
+    sys.stdout.flush()
+
+
+def _plain(text: str) -> bool:
+    return all(c.isalnum() or c in "-_.~" for c in text)
+
+
+def _secret_header(secret: str) -> str:
+    return "-H " + shlex.quote(f"X-Internal-Secret: {secret}")
