@@ -7,8 +7,7 @@ request to the default client. See ``docs/`` and the README for what each depart
 
 from __future__ import annotations
 
-import logging
-import threading
+import _thread
 from collections.abc import Mapping
 
 from .errors import (
@@ -27,6 +26,7 @@ from .errors import (
 TYPE_CHECKING = False
 
 if TYPE_CHECKING:
+    import logging
     from typing import Any
 
     from ._client import Client
@@ -34,7 +34,14 @@ if TYPE_CHECKING:
 # Only what `import seekapi` needs is imported at the top; the rest loads on first use,
 # keeping a Lambda's cold start cheap.
 
-logger = logging.getLogger("seekapi")
+
+def _logger() -> logging.Logger:
+    # Imported on first use: a bare process pays nothing for logging until it logs
+    # (in Lambda the runtime has loaded it already).
+    import logging
+
+    return logging.getLogger("seekapi")
+
 
 _JOBS_PATH = "/v1/internal/jobs/"
 
@@ -103,7 +110,7 @@ def _job_url(api_base: str, job_uuid: str, suffix: str) -> str:
 
 
 _warned: set[str] = set()
-_warned_lock = threading.Lock()
+_warned_lock = _thread.allocate_lock()  # threading's Lock, without importing threading
 
 
 def _reset_warnings() -> None:
@@ -116,7 +123,7 @@ def _warn_once(key: str, message: str) -> None:
         if key in _warned:
             return
         _warned.add(key)
-    logger.warning(message)
+    _logger().warning(message)
 
 
 def _check_open(job_uuid: str) -> None:
@@ -311,7 +318,7 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
     if not backend.api_base or not backend.secret:
         return
     if not isinstance(job_uuid, str) or not isinstance(request_id, str) or not job_uuid.strip():
-        logger.warning("seekapi: register_request_id needs job_uuid and request_id strings")
+        _logger().warning("seekapi: register_request_id needs job_uuid and request_id strings")
         return
     try:
         from ._client import Budget
@@ -326,7 +333,7 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
             replay=Replay.ALWAYS,
         )
     except Exception as exc:  # noqa: BLE001 - best effort by contract: never raise
-        logger.warning("seekapi: could not register the request id (live logs): %s", exc)
+        _logger().warning("seekapi: could not register the request id (live logs): %s", exc)
 
 
 def push_data(

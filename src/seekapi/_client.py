@@ -18,9 +18,9 @@ follows at most :data:`MAX_REDIRECTS` redirects to http or https URLs.
 
 from __future__ import annotations
 
+import _thread
 import json
 import math
-import threading
 import time
 from contextvars import ContextVar
 
@@ -344,7 +344,7 @@ def _json_reply(response: Response, request: Request, secrets: Sequence[str]) ->
 # -- the default client: one per process, so a warm Lambda reuses its connections ----
 
 _default: Client | None = None
-_default_lock = threading.Lock()
+_default_lock = _thread.allocate_lock()
 
 
 def default_client() -> Client:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import _thread
 from contextvars import ContextVar
 
 from .errors import JobClosedError, UsageError
@@ -55,7 +55,7 @@ class Job:
         self.request_id = request_id
         """The Lambda request id (``context.aws_request_id``), or ``None``."""
         self._deadline = deadline
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._closed = False
         self.limit_reached = False
         """True once a charge answered ``limit_reached``: stop doing billable work."""

@@ -13,7 +13,6 @@ the result and returning; every call is bounded so that ``run()`` returns by the
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 from collections.abc import Mapping
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from ._job import Job
     from ._retry import Deadline
 
-logger = logging.getLogger("seekapi")
 
 SAFETY_MARGIN = 2.0
 """Default seconds kept after user code for delivering the result (1.0.5 kept 2 s)."""
@@ -131,6 +129,9 @@ class _Outcome:
 
 class _Lifecycle:
     def __init__(self, event: object, context: object, safety_margin: float | None) -> None:
+        import logging
+
+        self.log = logging.getLogger("seekapi")
         self.event = event
         self.context = context
         self.clock = time.monotonic
@@ -183,7 +184,7 @@ class _Lifecycle:
         except Exception as exc:  # noqa: BLE001 - run() reports every failure
             return self._fail_from(exc, "input")
         size = f"{self.job.input_bytes} bytes" if self.job.input_bytes is not None else "input"
-        logger.info(
+        self.log.info(
             "seekapi: input fetched (%s) in %.0f ms",
             size,
             (self.clock() - started) * 1000,
@@ -265,7 +266,7 @@ class _Lifecycle:
             except Exception as exc:  # noqa: BLE001 - run() reports every failure
                 return self._fail_from(exc, "push")
             size = f" ({job.result_bytes} bytes)" if job.result_bytes is not None else ""
-            logger.info(
+            self.log.info(
                 "seekapi: result pushed%s in %.0f ms",
                 size,
                 (self.clock() - started) * 1000,
@@ -328,7 +329,7 @@ class _Lifecycle:
         return _Outcome(returned=self._fail(WORKER_ERROR, self._message(exc), "user", log=False))
 
     def _log_user(self, started: float) -> None:
-        logger.info(
+        self.log.info(
             "seekapi: worker code finished in %.0f ms",
             (self.clock() - started) * 1000,
             extra=self.extra,
@@ -341,7 +342,7 @@ class _Lifecycle:
             charges = f"; {job.charges} charge(s)"
             if job.metered_event_count:
                 charges += f", {job.metered_event_count} unit(s) metered for the job"
-        logger.info(
+        self.log.info(
             "seekapi: job %s in %.0f ms%s",
             how,
             (self.clock() - self.started) * 1000,
@@ -355,7 +356,7 @@ class _Lifecycle:
         # The traceback is formatted here so that secrets can be stripped from every
         # message in it, chained causes included.
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        logger.error("seekapi: %s\n%s", what, self._clean(text).rstrip(), extra=self.extra)
+        self.log.error("seekapi: %s\n%s", what, self._clean(text).rstrip(), extra=self.extra)
 
     def _fail_from(self, exc: Exception, stage: str) -> dict[str, Any]:
         self._log_failure(f"the {stage} stage failed", exc)
@@ -365,7 +366,7 @@ class _Lifecycle:
         import seekapi
 
         if log:
-            logger.error("seekapi: %s", self._clean(message), extra=self.extra)
+            self.log.error("seekapi: %s", self._clean(message), extra=self.extra)
         out = seekapi.failure(code, self._clean(message), request_id=self.request_id)
         error = out.get("error")
         if isinstance(error, dict):

@@ -18,12 +18,11 @@ replaced. One SSL context is built on first use and shared.
 
 from __future__ import annotations
 
-import contextlib
+import _thread
 import functools
 import select
 import socket
 import ssl
-import threading
 import time
 
 from . import _http11, _proxy
@@ -190,8 +189,10 @@ class _Connection:
         return bool(readable)
 
     def close(self) -> None:
-        with contextlib.suppress(OSError):
+        try:  # noqa: SIM105 - contextlib is one import more on a cold start
             self.timed.close()
+        except OSError:
+            pass
 
 
 # (scheme, host, port, proxy): connections are pooled per origin and per proxy.
@@ -202,7 +203,7 @@ class _Pool:
     """Idle keep-alive connections per origin, most recently used last in each list."""
 
     def __init__(self, clock: Callable[[], float]) -> None:
-        self._lock = threading.Lock()
+        self._lock = _thread.allocate_lock()
         self._idle: dict[_OriginKey, list[_Connection]] = {}
         self._clock = clock
 
@@ -291,6 +292,12 @@ def _parse(url: str) -> _Target:
     return _Target(scheme, host, port, target, host_header)
 
 
+def _wire_host(host: str) -> str | bytes:
+    """An ASCII host name as bytes: socket and ssl then skip the IDNA codec, whose import
+    (unicodedata, stringprep) costs milliseconds on a cold start."""
+    return host.encode("ascii") if host.isascii() else host
+
+
 def _check_header(name: str, value: str) -> None:
     text = name + value
     if "\r" in text or "\n" in text or "\x00" in text or ":" in name or " " in name:
@@ -307,7 +314,7 @@ class Transport:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ssl_context = ssl_context
-        self._ssl_lock = threading.Lock()
+        self._ssl_lock = _thread.allocate_lock()
         self._clock = clock
         self._pool = _Pool(clock)
 
@@ -380,7 +387,9 @@ class Transport:
                 "no time left to connect", request_sent=False, timed_out=True, deadline=True
             )
         try:
-            sock = socket.create_connection((host, port), timeout=left)
+            # typeshed says str, but socket takes bytes too (and then skips IDNA).
+            address = (_wire_host(host), port)
+            sock = socket.create_connection(address, timeout=left)  # type: ignore[arg-type]
         except TimeoutError as exc:
             raise AttemptFailed(
                 f"connecting to {host}:{port} timed out",
@@ -401,7 +410,9 @@ class Transport:
                 self._tunnel(timed, target, proxy)
             if target.scheme == "https":
                 current = self._tls().wrap_socket(
-                    sock, server_hostname=target.host, do_handshake_on_connect=False
+                    sock,
+                    server_hostname=_wire_host(target.host),
+                    do_handshake_on_connect=False,
                 )
                 self._handshake(current, setup)
                 timed = _TimedSocket(current, setup, limit)
