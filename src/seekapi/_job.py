@@ -160,9 +160,9 @@ class Job:
         Use it when :attr:`limit_reached` says the client's spending limit is hit::
 
             for item in items:
-                if job.charge(f"{job.job_uuid}:{item.id}")["limit_reached"]:
-                    job.stop({"done": done, "stopped": "limit_reached"})
                 done.append(work(item))
+                if job.charge(f"{job.job_uuid}:{item.id}")["limit_reached"]:
+                    job.stop({"done": done})  # billed items are all in the result
         """
         if reason == "stopped" and self.limit_reached:
             reason = "limit_reached"
