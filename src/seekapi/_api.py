@@ -126,11 +126,19 @@ def _warn_once(key: str, message: str) -> None:
     _logger().warning(message)
 
 
-def _check_open(job_uuid: str) -> None:
+def _json_object(**encoded: bytes) -> bytes:
+    """A JSON object from members whose values are already encoded."""
+    members = b",".join(
+        b'"%s":%s' % (name.encode("ascii"), value) for name, value in encoded.items()
+    )
+    return b"{" + members + b"}"
+
+
+def _check_open(target: _Target) -> None:
     """Refuse a push or charge for a job run() has finished (leftover code)."""
     from ._job import check_open
 
-    check_open(job_uuid)
+    check_open(target.job_uuid, target.token)
 
 
 def _client() -> Client:
@@ -272,6 +280,8 @@ def _decode_input(holder: list[bytes | bytearray]) -> Any:
         ) from None
     except RecursionError:
         raise InputDecodeError("Invalid JSON in input: nested too deeply") from None
+    except ValueError as exc:  # a number too long to convert, and the like
+        raise InputDecodeError(f"Invalid JSON in input: {exc}") from None
 
 
 # -- context -------------------------------------------------------------------------
@@ -354,14 +364,16 @@ def push_data(
     target = _Target(context)
     if not isinstance(type, str):
         raise UsageError(f"type must be a string, not {type.__class__.__name__}")
-    _check_open(target.job_uuid)
+    _check_open(target)
     if _settings.local_mode_enabled():
         from . import _local
 
         return _local.push_data(
             _settings.LocalSettings.from_env(), target.job_uuid, target.token, data, type
         )
-    body = dumps({"execution_token": target.token, "data": data, "type": type})
+    # The result is encoded on its own, so an error names a place inside it ($.items[3]),
+    # then set into the body as it is: no second encoding.
+    body = _json_object(execution_token=dumps(target.token), data=dumps(data), type=dumps(type))
     _note(result_bytes=len(body))
     if not target.configured:
         _warn_once(
@@ -409,7 +421,13 @@ def push_file(
         raise UsageError(f"local_path must be a path, not {type(local_path).__name__}")
     if content_type is not None and not isinstance(content_type, str):
         raise UsageError(f"content_type must be a string, not {type(content_type).__name__}")
-    _check_open(target.job_uuid)
+    _check_open(target)
+    local = _settings.local_mode_enabled()
+    if local:
+        from . import _local
+
+        # Contract §5: in local mode push_file, like push_data and charge, needs both.
+        _local.require_job(target.job_uuid, target.token, "push_file")
     if not target.configured:
         _warn_once(
             "push_file",
@@ -424,9 +442,7 @@ def push_file(
 
     path = os.fsdecode(local_path)
     kind = content_type or guess_content_type(path)
-    if _settings.local_mode_enabled():
-        from . import _local
-
+    if local:
         settings = _settings.LocalSettings.from_env()
         return _local.push_file(settings, target.job_uuid, target.token, name, path, kind)
     from ._client import Budget
@@ -473,14 +489,16 @@ def charge(
     if not isinstance(idempotency_key, str) or not idempotency_key.strip():
         raise UsageError("idempotency_key is required")
     key = idempotency_key.strip()
+    if isinstance(count, float) and float(count).is_integer():
+        count = int(count)  # 1.0.5 sent 2.0 as it came; the platform counts whole units
     if isinstance(count, bool) or not isinstance(count, int):
-        raise UsageError(f"count must be an integer, not {type(count).__name__}")
+        raise UsageError(f"count must be a whole number of units, not {count!r}")
     if count < 1:
         raise UsageError("count must be >= 1")
     if justification is not None and not isinstance(justification, dict):
         raise UsageError("justification must be a JSON object")
     target = _Target(context)
-    _check_open(target.job_uuid)
+    _check_open(target)
     if _settings.local_mode_enabled():
         from . import _local
 
@@ -490,18 +508,18 @@ def charge(
         return _local.charge(settings, target.job_uuid, target.token, key, count, justification)
     if not target.configured:
         raise UsageError("charge requires api_base, secret, job_uuid, execution_token in context")
-    payload: dict[str, Any] = {
-        "execution_token": target.token,
-        "idempotency_key": key,
-        "count": count,
+    fields = {
+        "execution_token": dumps(target.token),
+        "idempotency_key": dumps(key),
+        "count": dumps(count),
     }
     if justification is not None:
-        payload["justification"] = justification
+        fields["justification"] = dumps(justification)
     from ._client import Budget
 
     return _client().post_json(
         _job_url(target.api_base, target.job_uuid, "/charge"),
-        dumps(payload),
+        _json_object(**fields),
         secret=target.secret,
         budget=Budget.total(timeout),
         replay=Replay.ALWAYS,

@@ -21,10 +21,11 @@ from __future__ import annotations
 import _thread
 import json
 import math
+import os
 import time
 from contextvars import ContextVar
 
-from ._redact import display_url, scrub
+from ._redact import display_url, mask_signing_details, query_secrets, scrub
 from ._retry import Deadline, Replay, RetryPolicy, parse_retry_after
 from .errors import DeadlineExceeded, HTTPStatusError, InvalidResponseError, TransportError
 
@@ -46,32 +47,45 @@ job_deadline: ContextVar[Deadline | None] = ContextVar("seekapi_job_deadline", d
 
 
 class Budget:
-    """How long a call may take: overall, per stall, and to set up a connection."""
+    """How long a call may take: overall, per stall, to set up a connection, and (when
+    ``reply`` is set) for the answer to an upload and for each wait between attempts."""
 
-    __slots__ = ("connect", "deadline", "stall")
+    __slots__ = ("connect", "deadline", "reply", "stall")
 
-    def __init__(self, deadline: Deadline, stall: float, connect: float) -> None:
+    def __init__(
+        self, deadline: Deadline, stall: float, connect: float, reply: float | None = None
+    ) -> None:
         self.deadline = deadline
         self.stall = stall
         self.connect = connect
+        self.reply = reply
 
     @classmethod
-    def total(cls, timeout: float, clock: Callable[[], float] = time.monotonic) -> Budget:
-        """``timeout`` bounds the whole call; each attempt's waits at most half of it."""
-        timeout = _positive(timeout)
-        attempt = max(1.0, timeout / 2)
-        deadline = Deadline.after(timeout, clock).earliest(job_deadline.get())
+    def total(cls, timeout: float | None, clock: Callable[[], float] = time.monotonic) -> Budget:
+        """``timeout`` bounds the whole call; each attempt's waits at most half of it.
+
+        ``None`` (as 1.0.5 allowed) or ``inf`` means no overall limit.
+        """
+        seconds = _seconds(timeout)
+        attempt = max(1.0, seconds / 2)
+        deadline = Deadline.after(seconds, clock).earliest(job_deadline.get())
         return cls(deadline, attempt, attempt)
 
     @classmethod
-    def per_stall(cls, timeout: float, clock: Callable[[], float] = time.monotonic) -> Budget:
-        """``timeout`` bounds set-up and each stall, not the whole call (large uploads)."""
-        timeout = _positive(timeout)
+    def per_stall(
+        cls, timeout: float | None, clock: Callable[[], float] = time.monotonic
+    ) -> Budget:
+        """``timeout`` bounds set-up, each stall, the wait for the answer and each wait
+        between attempts, but not the whole call: a large upload that keeps moving is not
+        cut off."""
+        seconds = _seconds(timeout)
         deadline = Deadline.never(clock).earliest(job_deadline.get())
-        return cls(deadline, timeout, timeout)
+        return cls(deadline, seconds, seconds, reply=seconds)
 
 
-def _positive(timeout: float) -> float:
+def _seconds(timeout: float | None) -> float:
+    if timeout is None:
+        return math.inf
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         from .errors import UsageError
 
@@ -130,7 +144,7 @@ class Client:
 
         headers = (("Content-Type", "application/json"), ("X-Internal-Secret", secret))
         request = Request("POST", url, headers, body)
-        response = self._send(request, budget, replay, MAX_REPLY_BYTES, (secret, *hide))
+        response = self._send_for_reply(request, budget, replay, (secret, *hide))
         return _json_reply(response, request, (secret, *hide))
 
     def post_stream(
@@ -147,7 +161,7 @@ class Client:
         from ._transport import Request
 
         request = Request("POST", url, (("X-Internal-Secret", secret),), body)
-        response = self._send(request, budget, replay, MAX_REPLY_BYTES, (secret, *hide))
+        response = self._send_for_reply(request, budget, replay, (secret, *hide))
         return _json_reply(response, request, (secret, *hide))
 
     def get(self, url: str, *, budget: Budget, max_body: int) -> Response:
@@ -161,10 +175,14 @@ class Client:
 
         for _ in range(MAX_REDIRECTS + 1):
             request = Request("GET", url, (("Accept", "application/json"),))
-            response = self._send(request, budget, Replay.ALWAYS, max_body, (), redirects=True)
+            # A presigned URL's query is its credentials: keep them out of every message.
+            hidden = query_secrets(url)
+            response = self._send(request, budget, Replay.ALWAYS, max_body, hidden, redirects=True)
+            if response.status < 300:
+                return response
             location = response.header("Location")
             if response.status not in (301, 302, 303, 307, 308) or not location:
-                return response
+                raise _status_error(response, request, 1, hidden)
             url = urljoin(url, location.strip())
             if not url.lower().startswith(("http://", "https://")):
                 raise HTTPStatusError(
@@ -179,6 +197,19 @@ class Client:
             method="GET",
             where=display_url(url),
         )
+
+    def _send_for_reply(
+        self, request: Request, budget: Budget, replay: Replay, secrets: Sequence[str]
+    ) -> Response:
+        from ._transport import BodyTooLarge
+
+        try:
+            return self._send(request, budget, replay, MAX_REPLY_BYTES, secrets)
+        except BodyTooLarge:
+            raise InvalidResponseError(
+                f"{request.method} {display_url(request.url)} answered with a body larger than"
+                f" {MAX_REPLY_BYTES} bytes; the platform answers small JSON objects"
+            ) from None
 
     # -- the retry loop ---------------------------------------------------------------
 
@@ -217,6 +248,7 @@ class Client:
                     stall=budget.stall,
                     connect=budget.connect,
                     max_body=max_body,
+                    reply_within=budget.reply,
                 )
             except AttemptFailed as failure:
                 stale = failure.reused and not failure.response_started and not failure.timed_out
@@ -245,15 +277,17 @@ class Client:
                     raise _status_error(response, request, attempt, secrets)
                 asked = parse_retry_after(response.header("Retry-After"), self._wall())
                 if asked is not None:
-                    if asked > policy.max_retry_after or asked >= deadline.remaining():
+                    may_wait = min(
+                        policy.max_retry_after, deadline.remaining(), budget.reply or math.inf
+                    )
+                    if asked >= may_wait:
                         raise _status_error(
                             response,
                             request,
                             attempt,
                             secrets,
                             note=f"the server asked to retry after {asked:g} s, more than the"
-                            f" {min(policy.max_retry_after, deadline.remaining()):.1f} s this"
-                            " call may still wait",
+                            f" {may_wait:.1f} s this call may still wait",
                         )
                     wait = asked
                 else:
@@ -287,9 +321,10 @@ def _transport_error(
 
 
 def _excerpt(body: bytes | bytearray, secrets: Sequence[str]) -> str:
-    text = bytes(body[: _EXCERPT_CHARS * 4]).decode("utf-8", "replace")
-    text = " ".join(text.split())[:_EXCERPT_CHARS]
-    return scrub(text, secrets)
+    # Scrub the whole (bounded) body before cutting, so no secret is cut in half first.
+    text = bytes(body[: _EXCERPT_CHARS * 16]).decode("utf-8", "replace")
+    text = scrub(mask_signing_details(text), secrets)
+    return " ".join(text.split())[:_EXCERPT_CHARS]
 
 
 def _status_error(
@@ -369,3 +404,17 @@ def reset_default_client() -> None:
         client, _default = _default, None
     if client is not None:
         client.close()
+
+
+def _forget_default_after_fork() -> None:
+    # A forked child must not share the parent's kept-alive sockets: both would read
+    # each other's answers. The child starts a client of its own; the inherited
+    # sockets are left for the parent (closing them here would not affect it, but
+    # there is nothing to gain).
+    global _default, _default_lock  # noqa: PLW0603
+    _default = None
+    _default_lock = _thread.allocate_lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_default_after_fork)

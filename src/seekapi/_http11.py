@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 MAX_LINE = 64 * 1024
 MAX_HEADERS = 200
+MAX_INTERIM = 20
+"""Informational (1xx) answers skipped before the real one; more is a misbehaving peer."""
 _RECV_SIZE = 64 * 1024
 
 
@@ -129,7 +131,7 @@ class Head:
 
 def read_head(reader: Reader) -> Head:
     """Read a status line and headers, skipping informational (1xx) answers."""
-    while True:
+    for _ in range(MAX_INTERIM + 1):
         line = reader.readline()
         if not line:
             raise ClosedEarly("the server closed the connection without answering", started=False)
@@ -148,6 +150,7 @@ def read_head(reader: Reader) -> Head:
         if 100 <= status < 200 and status != 101:
             continue
         return Head(parts[0], status, parts[2] if len(parts) > 2 else "", headers)
+    raise ProtocolError(f"more than {MAX_INTERIM} informational answers")
 
 
 def _read_headers(reader: Reader) -> dict[str, str]:
@@ -199,7 +202,7 @@ def _content_length(head: Head) -> int | None:
     if len(values) != 1:
         raise ProtocolError("the answer has conflicting Content-Length headers")
     value = values.pop()
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit()):
         raise ProtocolError("the answer has an invalid Content-Length")
     return int(value)
 

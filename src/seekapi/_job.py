@@ -19,10 +19,12 @@ _current: ContextVar[Job | None] = ContextVar("seekapi_current_job", default=Non
 _UNSET: Any = object()
 
 
-class StopJob(Exception):
+class StopJob(BaseException):
     """Raised by :meth:`Job.stop` to end the job early as a success.
 
-    ``run()`` catches it, pushes ``result`` when one was given, and returns success.
+    ``run()`` catches it, pushes ``result`` when one was given, and returns success. It
+    derives from ``BaseException`` so that ``except Exception`` around per-item work
+    does not swallow it and go on billing.
     """
 
     def __init__(self, result: Any = _UNSET, reason: str = "stopped") -> None:
@@ -222,10 +224,34 @@ def current_job() -> Job:
     return job
 
 
-def check_open(job_uuid: str) -> Job | None:
-    """Refuse a call for the current job once it has ended; return the current job."""
+# Jobs that ended with a timeout, by (job_uuid, execution_token): code they left
+# running, in any thread, must not push or charge for them. Bounded: a warm process
+# runs many jobs, and only recent ones can have code still running.
+_timed_out: dict[tuple[str, str], None] = {}
+_TIMED_OUT_KEPT = 64
+
+
+def close_after_timeout(job: Job) -> None:
+    """Remember that ``job`` timed out: low-level calls for it raise from now on."""
+    key = (job.job_uuid, str(job.context.get("execution_token") or ""))
+    _timed_out[key] = None
+    while len(_timed_out) > _TIMED_OUT_KEPT:
+        del _timed_out[next(iter(_timed_out))]
+
+
+def reopen(job_uuid: str, execution_token: str) -> None:
+    """A new run() of the same job (the platform may run a job again) may push again."""
+    _timed_out.pop((job_uuid, execution_token), None)
+
+
+def check_open(job_uuid: str, execution_token: str = "") -> Job | None:
+    """Refuse a call for a job that has ended; return the current job, if any."""
     job = _current.get()
     if job is not None and job.job_uuid == job_uuid:
         job._check_open()
         return job
+    if _timed_out and (job_uuid, execution_token) in _timed_out:
+        raise JobClosedError(
+            f"job {job_uuid!r} ran out of time; nothing more can be pushed or charged for it"
+        )
     return None

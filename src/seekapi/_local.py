@@ -585,8 +585,8 @@ def _fixtures(path: str) -> dict[str, object]:
 
 def _object_fixture(fixtures: dict[str, object], key: str, path: str) -> dict[str, object] | None:
     value = fixtures.get(key)
-    if value is None and key not in fixtures:
-        return None
+    if value is None:
+        return None  # absent, or null: 1.0.5 answered its default for both
     if not isinstance(value, dict):
         raise ConfigurationError(
             f"{key!r} in the fixtures file {path!r} must be a JSON object, not {_kind(value)}"

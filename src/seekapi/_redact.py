@@ -30,8 +30,55 @@ secrets and tokens are far longer."""
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every occurrence of each secret replaced by a mask."""
+    """``text`` with every occurrence of each secret replaced by a mask.
+
+    A secret is also found in the forms a server may echo it in: JSON-escaped
+    (``\u00f6`` for ``ö``) and percent-encoded.
+    """
     for secret in secrets:
-        if len(secret) >= MIN_SECRET_CHARS and secret in text:
-            text = text.replace(secret, MASK)
+        if len(secret) < MIN_SECRET_CHARS:
+            continue
+        for form in _forms(secret):
+            if form in text:
+                text = text.replace(form, MASK)
     return text
+
+
+def _forms(secret: str) -> set[str]:
+    import json
+    from urllib.parse import quote
+
+    return {secret, json.dumps(secret)[1:-1], quote(secret, safe="")}
+
+
+def query_secrets(url: str) -> list[str]:
+    """The values in ``url``'s query string (a presigned URL's credentials), raw and decoded."""
+    from urllib.parse import unquote
+
+    query = url.partition("?")[2].partition("#")[0]
+    values: list[str] = []
+    for pair in query.split("&"):
+        value = pair.partition("=")[2]
+        if value:
+            values += [value, unquote(value)]
+    return values
+
+
+_SIGNING_ELEMENTS = (
+    "AWSAccessKeyId",
+    "CanonicalRequest",
+    "CanonicalRequestBytes",
+    "SignatureProvided",
+    "StringToSign",
+    "StringToSignBytes",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+)
+
+
+def mask_signing_details(text: str) -> str:
+    """Mask what an S3 error body echoes of a request's signature (``<StringToSign>``...)."""
+    import re
+
+    names = "|".join(_SIGNING_ELEMENTS)
+    return re.sub(rf"<({names})>.*?</\1>", rf"<\1>{MASK}</\1>", text, flags=re.DOTALL)

@@ -129,7 +129,7 @@ def parse_retry_after(value: str | None, now_epoch: float) -> float | None:
     if not value:
         return None
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         seconds = float(text)

@@ -178,6 +178,7 @@ class _Lifecycle:
         )
         self.job = _job.Job(ctx, request_id=self.request_id, deadline=user_deadline)
         self._tokens.append(_job._current.set(self.job))
+        _job.reopen(self.job.job_uuid, str(ctx.get("execution_token") or ""))
         started = self.clock()
         try:
             self.input = seekapi.get_input(self.event)  # type: ignore[arg-type]
@@ -207,8 +208,6 @@ class _Lifecycle:
         return _Outcome(result=value, push=value is not None)
 
     async def call_async(self, user_fn: Callable[[Any], Any]) -> _Outcome:
-        import asyncio
-
         from ._interrupt import Alarm
 
         started = self.clock()
@@ -222,9 +221,10 @@ class _Lifecycle:
                 if _is_awaitable(value):
                     value = await _await_within(value, self._time_for_user())
         except BaseException as exc:  # noqa: BLE001 - sorted out in _user_outcome
-            if isinstance(exc, asyncio.TimeoutError):
-                exc = WorkerTimeout("the worker code ran out of time")
             return self._user_outcome(exc, started)
+        if self.job is not None and self.job.remaining() <= 0:
+            # The coroutine ignored its cancellation and finished late: too late.
+            return self._user_outcome(WorkerTimeout("the worker code finished too late"), started)
         self._log_user(started)
         return _Outcome(result=value, push=value is not None)
 
@@ -308,7 +308,8 @@ class _Lifecycle:
 
         if isinstance(exc, StopJob):
             self._log_user(started)
-            push = exc.result is not _job_unset()
+            # As for a returned value, None means nothing more to push.
+            push = exc.result is not _job_unset() and exc.result is not None
             return _Outcome(result=exc.result if push else None, push=push, reason=exc.reason)
         if isinstance(exc, WorkerTimeout):
             self._log_failure("the worker code was interrupted at its deadline", exc)
@@ -317,11 +318,17 @@ class _Lifecycle:
                 f" ({self.clock() - started:.1f} s; the last {self.margin:.1f} s of the"
                 " invocation are kept for delivering the result)"
             )
+            if self.job is not None:
+                # Code left running (threads it started) must not push or charge now.
+                from ._job import close_after_timeout
+
+                close_after_timeout(self.job)
             return _Outcome(returned=self._fail(WORKER_TIMEOUT, message, "timeout", log=False))
         if isinstance(exc, WorkerError):
-            self._log_failure(f"the worker code failed with {exc.code}", exc)
+            code = self._shorten(_safe_str(exc.code)) or WORKER_ERROR
+            self._log_failure(f"the worker code failed with {code}", exc)
             return _Outcome(
-                returned=self._fail(str(exc.code), self._clean(exc.message), "user", log=False)
+                returned=self._fail(code, self._shorten(_safe_str(exc.message)), "user", log=False)
             )
         if not isinstance(exc, Exception):
             raise exc  # KeyboardInterrupt, SystemExit: not ours to turn into a failure
@@ -375,7 +382,9 @@ class _Lifecycle:
         return out
 
     def _message(self, exc: BaseException) -> str:
-        text = str(exc) or type(exc).__name__
+        return self._shorten(_safe_str(exc) or type(exc).__name__)
+
+    def _shorten(self, text: str) -> str:
         text = self._clean(text)
         if len(text) > _MESSAGE_CHARS:
             text = text[: _MESSAGE_CHARS - 3] + "..."
@@ -395,10 +404,21 @@ async def _await_within(awaitable: Awaitable[Any], seconds: float) -> Any:
         if callable(close):
             close()  # never awaited: close it so Python does not warn
         raise WorkerTimeout("no time left to run the worker code")
+    end = time.monotonic() + seconds
     try:
         return await asyncio.wait_for(awaitable, None if math.isinf(seconds) else seconds)
     except asyncio.TimeoutError:
+        if time.monotonic() < end:
+            raise  # the worker's own timeout, not its deadline
         raise WorkerTimeout(f"the worker code ran out of time ({seconds:.1f} s)") from None
+
+
+def _safe_str(value: object) -> str:
+    """``str(value)``, even when its ``__str__`` is broken."""
+    try:
+        return str(value)
+    except Exception:  # noqa: BLE001 - a failure report must not fail itself
+        return f"<{type(value).__name__} that cannot be shown>"
 
 
 def _job_unset() -> Any:
@@ -478,7 +498,14 @@ def _refuse_inside_running_loop() -> None:
     )
 
 
+_CLEANUP_SECONDS = 0.2
+"""How long cancelled tasks get to finish once the worker's time is up."""
+
+
 def _run_coroutine(awaitable: Any) -> Any:
+    """Run ``awaitable`` on a fresh event loop, like ``asyncio.run``, but never wait long
+    for its clean-up: tasks get a short moment to handle their cancellation, and threads
+    of the loop's executor are not joined (``asyncio.run`` would wait for them)."""
     import asyncio
 
     _refuse_inside_running_loop()
@@ -486,4 +513,16 @@ def _run_coroutine(awaitable: Any) -> Any:
     async def wrapper() -> Any:
         return await awaitable
 
-    return asyncio.run(wrapper())
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(wrapper())
+    finally:
+        try:
+            tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                loop.run_until_complete(asyncio.wait(tasks, timeout=_CLEANUP_SECONDS))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        finally:
+            loop.close()  # shuts the default executor down without waiting

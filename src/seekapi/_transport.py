@@ -46,6 +46,8 @@ if TYPE_CHECKING:
         def chunks(self) -> Iterator[bytes | memoryview]: ...
 
 
+_MAX_OP_TIMEOUT = 86400.0
+"""The longest single socket wait (a day): sockets cannot take an infinite timeout."""
 MAX_IDLE_PER_ORIGIN = 8
 IDLE_EXPIRY = 50.0
 USER_AGENT = f"seekapi-python/{__version__}"
@@ -145,7 +147,7 @@ class _TimedSocket:
         left = self.deadline.remaining()
         if left <= 0:
             raise _DeadlineHit("deadline passed")
-        timeout = min(self.stall, left)
+        timeout = min(self.stall, left, _MAX_OP_TIMEOUT)
         last = self._last_timeout
         # Setting a socket timeout is a system call: keep the current one while it is
         # not longer than allowed and at most 50 ms shorter (a negligible early expiry).
@@ -292,6 +294,33 @@ def _parse(url: str) -> _Target:
     return _Target(scheme, host, port, target, host_header)
 
 
+def _open_socket(host: str, port: int, setup: Deadline) -> socket.socket:
+    """Connect to the first address of ``host`` that answers, all within ``setup``.
+
+    ``socket.create_connection`` gives each address the whole timeout, so a name with
+    three silent addresses would take three times as long; here they share it.
+    """
+    # socket takes bytes for the host too, and then skips the IDNA codec.
+    infos = socket.getaddrinfo(_wire_host(host), port, 0, socket.SOCK_STREAM)
+    last: OSError | None = None
+    for family, kind, proto, _name, address in infos:
+        left = setup.remaining()
+        if left <= 0:
+            break
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.settimeout(min(left, _MAX_OP_TIMEOUT))
+            sock.connect(address)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        return sock
+    if last is None or setup.expired():
+        raise TimeoutError(f"connecting to {host}:{port} timed out")
+    raise last
+
+
 def _wire_host(host: str) -> str | bytes:
     """An ASCII host name as bytes: socket and ssl then skip the IDNA codec, whose import
     (unicodedata, stringprep) costs milliseconds on a cold start."""
@@ -340,8 +369,12 @@ class Transport:
         stall: float,
         connect: float,
         max_body: int,
+        reply_within: float | None = None,
     ) -> Response:
         """Send ``request`` once and read the whole response (at most ``max_body`` bytes).
+
+        ``reply_within``, when given, bounds the whole response (from the end of the
+        upload to the last byte of the answer) on top of the deadline.
 
         Raises :class:`AttemptFailed` when no complete response arrived, ``BodyTooLarge``
         when the body exceeds ``max_body``, ``ValueError`` for an unusable URL or header.
@@ -367,6 +400,8 @@ class Transport:
                     conn.close()
                     return early
                 raise self._failed(exc, conn, sent=False, started=False) from exc
+            if reply_within is not None:
+                conn.timed.deadline = deadline.earliest(Deadline.after(reply_within, self._clock))
             response = self._read_response(conn, request.method, max_body)
         except BaseException:
             conn.close()
@@ -387,9 +422,7 @@ class Transport:
                 "no time left to connect", request_sent=False, timed_out=True, deadline=True
             )
         try:
-            # typeshed says str, but socket takes bytes too (and then skips IDNA).
-            address = (_wire_host(host), port)
-            sock = socket.create_connection(address, timeout=left)  # type: ignore[arg-type]
+            sock = _open_socket(host, port, setup)
         except TimeoutError as exc:
             raise AttemptFailed(
                 f"connecting to {host}:{port} timed out",
@@ -433,7 +466,8 @@ class Transport:
         return _Connection(key, timed)
 
     def _tunnel(self, timed: _TimedSocket, target: _Target, proxy: _proxy.Proxy) -> None:
-        authority = f"{target.host_header.rsplit(':', 1)[0]}:{target.port}"
+        host = f"[{target.host}]" if ":" in target.host else target.host
+        authority = f"{host}:{target.port}"
         lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}"]
         if proxy.authorization:
             lines.append(f"Proxy-Authorization: {proxy.authorization}")
@@ -465,7 +499,8 @@ class Transport:
             except ssl.SSLWantWriteError:
                 readers, writers = [], [tls]
             left = setup.remaining()
-            ready = select.select(readers, writers, [], left) if left > 0 else ([], [], [])
+            wait = min(left, _MAX_OP_TIMEOUT)
+            ready = select.select(readers, writers, [], wait) if left > 0 else ([], [], [])
             if not (ready[0] or ready[1]):
                 raise TimeoutError("TLS handshake timed out")
         tls.setblocking(True)

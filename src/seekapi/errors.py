@@ -212,6 +212,9 @@ class WorkerError(SeekAPIError):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.code, self.message))
+
 
 class WorkerTimeout(BaseException):
     """Raised inside worker code when the job's time is up.
@@ -225,7 +228,10 @@ class WorkerTimeout(BaseException):
 def _rebuild(cls: type[BaseException], message: str, state: dict[str, object]) -> BaseException:
     # OSError subclasses with keyword-only arguments do not pickle by default;
     # exceptions cross process boundaries in executors, so keep them picklable.
-    exc = cls.__new__(cls, message)
+    # OSError's constructor builds the instance of any OSError subclass (the classes
+    # that are also ValueErrors would otherwise pick ValueError's, which refuses).
+    new = OSError.__new__ if issubclass(cls, OSError) else BaseException.__new__
+    exc = new(cls, message)
     BaseException.__init__(exc, message)
     exc.__dict__.update(state)
     return exc

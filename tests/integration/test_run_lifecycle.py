@@ -182,7 +182,9 @@ def test_hanging_registration_delays_the_job_by_its_small_timeout_at_most(
 ) -> None:
     """register_request_id is best effort: a hung backend costs at most its 3 s timeout."""
     job = configured.create_job({"x": 1})
-    configured.inject(Fault("hang", count=5, path=f"/v1/internal/jobs/{job.job_uuid}/worker"))
+    configured.inject(
+        Fault("hang", count=5, path=f"/v1/internal/jobs/{job.job_uuid}/worker-request-id")
+    )
     started = time.monotonic()
     out = seekapi.run(job.event, FakeLambdaContext(timeout_s=30), lambda data: data)
     assert out["ok"] is True

@@ -530,7 +530,6 @@ def test_fixture_edits_are_seen(tmp_path: Path) -> None:
         (b'"text"', "must hold a JSON object, not a string"),
         (b"\xff\xfe\xfa", "not UTF-8"),
         (b'{"charge": 5}', "'charge' in the fixtures file"),
-        (b'{"charge": null}', "must be a JSON object, not null"),
         (b'{"charge_limit": 0}', "positive integer"),
         (b'{"charge_limit": true}', "positive integer"),
         (b'{"charge_limit": 2.5}', "positive integer"),
@@ -550,6 +549,17 @@ def test_bad_fixtures_for_charge_are_configuration_errors(
     assert words in str(caught.value)
     assert str(path) in str(caught.value)
     assert not (tmp_path / "local" / "job-1" / "charges.jsonl").exists()
+
+
+def test_null_fixtures_mean_the_defaults_as_in_105(tmp_path: Path) -> None:
+    """"charge": null and "get_job": null answer the defaults, as 1.0.5 did."""
+    settings = local(tmp_path, {"charge": None, "get_job": None})
+    assert charge(settings, "job-1", "tok", "k", 1, None) == {
+        "ok": True,
+        "metered_event_count": 0,
+        "limit_reached": False,
+    }
+    assert get_job_fixture(settings) == {}
 
 
 def test_bad_get_job_fixture_is_a_configuration_error(tmp_path: Path) -> None:
