@@ -47,8 +47,9 @@ This module is imported by pytest only; ``import seekapi`` never imports it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,7 +101,10 @@ def lambda_context() -> LambdaContextFactory:
         *,
         aws_request_id: str | None = None,
         function_name: str = "seekapi-worker",
-        memory_limit_in_mb: int = 512,
+        memory_limit_in_mb: int | str = 512,
+        tenant_id: str | None = None,
+        client_context: Mapping[str, Any] | None = None,
+        identity: Mapping[str, Any] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> FakeLambdaContext:
         return FakeLambdaContext(
@@ -108,6 +112,9 @@ def lambda_context() -> LambdaContextFactory:
             aws_request_id=aws_request_id,
             function_name=function_name,
             memory_limit_in_mb=memory_limit_in_mb,
+            tenant_id=tenant_id,
+            client_context=client_context,
+            identity=identity,
             clock=clock,
         )
 

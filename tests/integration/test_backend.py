@@ -843,6 +843,51 @@ def test_faults_match_on_method_and_path_prefix_in_order(
     assert backend.pending_faults == []
 
 
+def test_a_fault_path_names_one_endpoint_not_the_paths_below_it(
+    backend: Backend, client: http.client.HTTPConnection
+) -> None:
+    """A fault for /push leaves /push/file alone, and one cut inside a segment matches nothing."""
+    job = backend.create_job()
+    backend.fail_next(1, 503, path=_jobs_path(job, "push"))
+    backend.fail_next(1, 502, path=_jobs_path(job, "pu"))
+    backend.fail_next(1, 504, path=f"/v1/internal/jobs/{job.job_uuid}")
+    form = _file_form(job, "a.txt", b"a")
+    upload = _call(client, "POST", _jobs_path(job, "push/file"), form, _upload_headers(len(form)))
+    assert upload[0] == 200
+    assert _post(client, _jobs_path(job, "push"), _push_body(job, 1))[0] == 503
+    assert _post(client, _jobs_path(job, "push"), _push_body(job, 2))[0] == 200
+    assert [f.status for f in backend.pending_faults] == [502, 504]
+
+
+def test_a_fault_path_ending_in_a_slash_matches_every_path_below_it(
+    backend: Backend, client: http.client.HTTPConnection
+) -> None:
+    """A fault for /v1/internal/jobs/ applies to every job endpoint, files included."""
+    job = backend.create_job()
+    backend.fail_next(3, 503, path="/v1/internal/jobs/")
+    form = _file_form(job, "a.txt", b"a")
+    upload = _call(client, "POST", _jobs_path(job, "push/file"), form, _upload_headers(len(form)))
+    assert upload[0] == 503
+    assert _post(client, _jobs_path(job, "push"), _push_body(job, 1))[0] == 503
+    assert _post(client, _jobs_path(job, "charge"), _charge_body(job, "k"))[0] == 503
+    assert _call(client, "GET", f"/input/{job.job_uuid}")[0] == 200
+    assert backend.pending_faults == []
+
+
+def test_fault_paths_match_exactly_and_case_sensitively() -> None:
+    """Fault.matches: equal paths match, a trailing slash makes a prefix, nothing else does."""
+    push = Fault("drop", path="/v1/internal/jobs/j/push")
+    assert push.matches("POST", "/v1/internal/jobs/j/push")
+    assert not push.matches("POST", "/v1/internal/jobs/j/push/file")
+    assert not push.matches("POST", "/v1/internal/jobs/j/pushed")
+    assert not push.matches("POST", "/V1/internal/jobs/j/push")
+    below = Fault("drop", path="/v1/internal/jobs/j/")
+    assert below.matches("POST", "/v1/internal/jobs/j/push/file")
+    assert not below.matches("POST", "/v1/internal/jobs/j")
+    assert Fault("drop", path="/").matches("GET", "/v1/debug/jobs")
+    assert not Fault("drop").matches("GET", "/v1/debug/jobs")
+
+
 def test_drop_closes_without_a_response(
     backend: Backend, client: http.client.HTTPConnection
 ) -> None:
@@ -1071,6 +1116,37 @@ def test_fault_arguments_are_validated() -> None:
         Fault("drop", count=0)
     with pytest.raises(ValueError, match="location"):
         Fault("redirect")
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ({"seconds": float("inf")}, "seconds"),
+        ({"seconds": float("nan")}, "seconds"),
+        ({"seconds": 1e400}, "seconds"),
+        ({"seconds": 3600.5}, "seconds"),
+        ({"seconds": -0.1}, "seconds"),
+        ({"seconds": True}, "seconds"),
+        ({"interval": float("inf")}, "interval"),
+        ({"interval": 1e6}, "interval"),
+        ({"count": 10**9}, "count"),
+        ({"count": 2.0}, "count"),
+        ({"count": True}, "count"),
+        ({"status": 503.0}, "status"),
+        ({"path": "v1/internal/jobs/"}, "path"),
+    ],
+)
+def test_fault_numbers_must_be_finite_and_in_range(arguments: dict[str, Any], named: str) -> None:
+    """Non-finite, huge, negative or mistyped numbers, and a path without /, are ValueErrors."""
+    with pytest.raises(ValueError, match=named):
+        Fault("delay", **arguments)
+
+
+def test_fault_numbers_at_the_bounds_are_accepted() -> None:
+    """An hour of delay, an hour per dripped byte and a million repeats are still allowed."""
+    assert Fault("delay", seconds=3600).seconds == 3600
+    assert Fault("drip", interval=3600.0, count=1_000_000).count == 1_000_000
+    assert Fault("hang", seconds=0).seconds == 0
 
 
 # -- TLS -------------------------------------------------------------------------------------

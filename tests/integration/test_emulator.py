@@ -239,6 +239,103 @@ def test_create_job_refuses_a_blank_or_taken_job_uuid(backend: Backend) -> None:
         backend.create_job(job_uuid="taken")
 
 
+def _charge_over_http(backend: Backend, job_uuid: str, token: str, key: str, count: int) -> Any:
+    body = {"execution_token": token, "idempotency_key": key, "count": count}
+    status, reply, _ = _request(backend, "POST", f"/v1/internal/jobs/{job_uuid}/charge", body)
+    assert status == 200, reply
+    return reply
+
+
+def test_a_new_emulator_on_the_same_folder_continues_the_charge_ledger(tmp_path: Path) -> None:
+    """A job made again in the same directory keeps its ledger: no duplicate lines, same count."""
+    keys = ["a", "b", "c", "d", "e"]
+    for _ in range(2):  # as `seekapi serve --dir` restarted, or `seekapi run --emulate` twice
+        with Backend(directory=tmp_path) as backend:
+            job = backend.create_job(job_uuid="job-1", execution_token="tok", charge_limit=4)
+            replies = [_charge_over_http(backend, "job-1", "tok", key, 1) for key in keys]
+            assert [r["metered_event_count"] for r in replies] == [1, 2, 3, 4, 5]
+            assert [r["limit_reached"] for r in replies] == [False] * 3 + [True] * 2
+            assert (job.metered_event_count, job.limit_reached) == (5, True)
+            assert [c["idempotency_key"] for c in job.charges] == keys
+    ledger = _lines(tmp_path / "job-1" / "charges.jsonl")
+    assert [line["idempotency_key"] for line in ledger] == keys
+
+
+def test_a_continued_ledger_counts_new_keys_on_top_of_the_old_ones(tmp_path: Path) -> None:
+    """Charges from an earlier run count towards the limit, with their justification kept."""
+    with Backend(directory=tmp_path) as first:
+        first.create_job(job_uuid="job-1", execution_token="tok")
+        token_body = {"execution_token": "tok", "idempotency_key": "a", "count": 2}
+        path = "/v1/internal/jobs/job-1/charge"
+        assert _request(first, "POST", path, {**token_body, "justification": {"n": 1}})[0] == 200
+    with Backend(directory=tmp_path) as second:
+        job = second.create_job(job_uuid="job-1", execution_token="tok", charge_limit=3)
+        assert (job.metered_event_count, job.limit_reached) == (2, False)
+        assert job.charges == [{"idempotency_key": "a", "count": 2, "justification": {"n": 1}}]
+        assert _charge_over_http(second, "job-1", "tok", "b", 1) == {
+            "ok": True,
+            "metered_event_count": 3,
+            "limit_reached": True,
+        }
+        view = _request(second, "GET", "/v1/debug/jobs/job-1")[1]
+        assert [c["idempotency_key"] for c in view["charges"]] == ["a", "b"]
+        assert view["metered_event_count"] == 3
+
+
+def test_the_emulator_reads_a_ledger_as_local_mode_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Repeated keys, damaged lines and an unfinished last line count the same in both."""
+    folder = tmp_path / "job-1"
+    folder.mkdir()
+    lines = [
+        {"idempotency_key": "a", "count": 2, "justification": None},
+        {"idempotency_key": "a", "count": 7, "justification": None},  # a repeat counts once
+        {"idempotency_key": "b", "count": 1.5},  # not a whole count: ignored
+        {"idempotency_key": 3, "count": 1},  # not a text key: ignored
+        ["not", "an", "object"],
+        {"idempotency_key": "c", "count": 3, "justification": {"why": "x"}},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    text += "{not json\n" + '{"idempotency_key": "d", "count": 100}'  # no newline: unfinished
+    (folder / "charges.jsonl").write_text(text, "utf-8")
+
+    with Backend(directory=tmp_path) as backend:
+        job = backend.create_job(job_uuid="job-1", execution_token="tok")
+        emulated = (job.metered_event_count, [c["idempotency_key"] for c in job.charges])
+    assert emulated == (5, ["a", "c"])
+
+    fixtures = tmp_path / "fixtures.json"
+    fixtures.write_text('{"charge_limit": 1000}', "utf-8")
+    _use(
+        {
+            "SEEKAPI_LOCAL_MODE": "1",
+            "SEEKAPI_LOCAL_DIR": str(tmp_path),
+            "SEEKAPI_LOCAL_FIXTURES": str(fixtures),
+        },
+        monkeypatch,
+    )
+    ctx = seekapi.create_context({"job_uuid": "job-1", "execution_token": "tok"})
+    assert seekapi.charge(ctx, "a")["metered_event_count"] == 5
+
+
+def test_a_repeated_key_from_an_earlier_run_gets_the_answer_it_got_then(tmp_path: Path) -> None:
+    """A key billed in an earlier run bills nothing and answers the count it was billed at."""
+    with Backend(directory=tmp_path) as first:
+        first.create_job(job_uuid="job-1", execution_token="tok")
+        for key in ("a", "b"):
+            _charge_over_http(first, "job-1", "tok", key, 2)
+    with Backend(directory=tmp_path) as second:
+        job = second.create_job(job_uuid="job-1", execution_token="tok", charge_limit=2)
+        assert _charge_over_http(second, "job-1", "tok", "a", 2) == {
+            "ok": True,
+            "metered_event_count": 2,
+            "limit_reached": True,
+        }
+        assert job.metered_event_count == 4
+    assert len(_lines(tmp_path / "job-1" / "charges.jsonl")) == 2
+
+
 # -- the admin API -------------------------------------------------------------------------
 
 
@@ -408,6 +505,11 @@ def test_admin_fault_for_a_path_delays_the_matching_request(configured: Backend)
         {"kind": "status", "body": 5},
         {"kind": "redirect"},
         {"kind": "status", "speed": 3},
+        {"kind": "delay", "seconds": 3601},
+        {"kind": "delay", "seconds": -1},
+        {"kind": "drip", "interval": 1e300},
+        {"kind": "status", "count": 10**20},
+        {"kind": "status", "path": "push"},
     ],
 )
 def test_admin_refuses_a_malformed_fault_with_400(backend: Backend, body: object) -> None:
@@ -415,6 +517,18 @@ def test_admin_refuses_a_malformed_fault_with_400(backend: Backend, body: object
     status, reply, _ = _request(backend, "POST", "/v1/debug/faults", body)
     assert (status, reply["error"]["code"]) == (400, "bad_request")
     assert backend.pending_faults == []
+
+
+def test_admin_says_which_fault_number_is_out_of_range(backend: Backend) -> None:
+    """An infinite delay is refused with 400 naming seconds; the next request is served."""
+    job = backend.create_job()
+    fault = b'{"kind": "delay", "seconds": 1e400}'  # valid JSON, read as infinity
+    status, reply, _ = _request(backend, "POST", "/v1/debug/faults", raw=fault)
+    assert status == 400
+    assert "seconds" in reply["error"]["message"]
+    assert "3600" in reply["error"]["message"]
+    assert _request(backend, "GET", f"/input/{job.job_uuid}")[0] == 200
+    assert backend.internal_errors == []
 
 
 def test_a_worker_in_another_process_is_driven_through_the_admin_api(backend: Backend) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import seekapi
-from seekapi.testing import LocalMode
+from seekapi.testing import LambdaContextFactory, LocalMode
 
 pytest_plugins = ["pytester"]
 
@@ -190,6 +190,32 @@ def test_the_fixtures_are_listed_with_their_documentation(project: pytest.Pytest
         result.stdout.fnmatch_lines([f"{name} -- *"])
 
 
+def test_lambda_context_passes_every_keyword_to_the_fake_context(
+    lambda_context: LambdaContextFactory,
+) -> None:
+    """The factory takes FakeLambdaContext's keywords; the memory size comes out as text."""
+    ctx = lambda_context(
+        5,
+        aws_request_id="req-7",
+        function_name="resize",
+        memory_limit_in_mb=1024,
+        tenant_id="tenant-1",
+        client_context={"custom": {"k": "v"}},
+        identity={"cognitoIdentityId": "id-1"},
+        clock=lambda: 0.0,
+    )
+    assert (ctx.aws_request_id, ctx.function_name, ctx.memory_limit_in_mb) == (
+        "req-7",
+        "resize",
+        "1024",
+    )
+    assert ctx.tenant_id == "tenant-1"
+    assert ctx.client_context is not None
+    assert ctx.client_context.custom == {"k": "v"}
+    assert ctx.identity.cognito_identity_id == "id-1"
+    assert ctx.get_remaining_time_in_millis() == 5000
+
+
 # -- LocalMode, the class behind seekapi_local, without pytest's help ------------------------
 
 
@@ -225,6 +251,32 @@ def test_local_mode_reads_back_what_a_job_wrote(
     ]
     assert (job.metered_event_count, job.limit_reached) == (3, False)
     assert local.job("../odd id").result == {"step": 2}
+
+
+def test_local_job_counts_the_ledger_as_local_mode_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key on two lines counts once and a damaged line not at all, as charge() counts them."""
+    local = LocalMode(tmp_path / "out")
+    for name, value in local.env.items():
+        monkeypatch.setenv(name, value)
+    local.set_fixtures({"charge_limit": 100})
+    job = local.create_job(job_uuid="job-1")
+    job.directory.mkdir()
+    (job.directory / "charges.jsonl").write_text(
+        '{"idempotency_key": "a", "count": 2, "justification": null}\n'
+        "{damaged\n"
+        '{"idempotency_key": "a", "count": 2, "justification": null}\n'
+        '{"idempotency_key": "b", "count": 1, "justification": {"n": 1}}\n',
+        "utf-8",
+    )
+    assert job.charges == [
+        {"idempotency_key": "a", "count": 2},
+        {"idempotency_key": "b", "count": 1, "justification": {"n": 1}},
+    ]
+    assert job.metered_event_count == 3
+    ctx = seekapi.create_context(job.event)
+    assert seekapi.charge(ctx, "b")["metered_event_count"] == job.metered_event_count
 
 
 def test_fixtures_rewritten_between_charges_are_seen_at_once(

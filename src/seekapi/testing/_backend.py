@@ -52,7 +52,7 @@ from ._http import (
     response_head,
 )
 from ._multipart_parser import MultipartError, MultipartReader, Part, parse_boundary
-from ._store import JobFolder
+from ._store import JobFolder, LedgerEntry
 
 __all__ = ["Backend", "Fault", "FaultKind", "Job", "ReceivedFile", "RecordedRequest"]
 
@@ -74,6 +74,20 @@ _WILDCARD_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa
 _FRAMING_HEADERS = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
+# Bounds of a fault's numbers: an hour is more than any test waits, and a million
+# repeats more than any test sends.
+_MAX_FAULT_SECONDS = 3600
+_MAX_FAULT_COUNT = 1_000_000
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 # -- public value types ------------------------------------------------------------------
 
 
@@ -82,11 +96,17 @@ class Fault:
     """A misbehaviour to apply to the next ``count`` requests that match it.
 
     A request matches when its method equals ``method`` (any method when ``None``) and
-    its path (without the query) starts with ``path`` (any path when ``None``). Faults
-    are tried in the order they were injected; the first match is used and its count
-    goes down by one. Requests to the admin API (``/v1/debug/...``) are only subject to
-    faults whose ``path`` starts with ``/v1/debug/``, so inspecting a job or arming
-    another fault never uses one up.
+    its path (without the query) matches ``path`` (any path when ``None``). A ``path``
+    names one endpoint exactly: ``/v1/internal/jobs/{id}/push`` matches that path only,
+    not ``.../push/file``. A ``path`` ending with ``/`` matches every path that starts
+    with it: ``/v1/internal/jobs/`` matches all the job endpoints, ``/input/`` every
+    input. Faults are tried in the order they were injected; the first match is used
+    and its count goes down by one. Requests to the admin API (``/v1/debug/...``) are
+    only subject to faults whose ``path`` matches them (such as ``/v1/debug/``), so
+    inspecting a job or arming another fault never uses one up.
+
+    ``count`` is a whole number from 1 to 1,000,000; ``seconds`` and ``interval`` are
+    from 0 to 3600; ``path`` starts with ``/``. Anything else is a :class:`ValueError`.
 
     Kinds:
 
@@ -133,22 +153,34 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in _FAULT_KINDS:
             raise ValueError(f"unknown fault kind {self.kind!r}")
-        if self.count < 1:
-            raise ValueError("count must be at least 1")
-        if not 100 <= self.status <= 999:
+        if not _is_int(self.count) or not 1 <= self.count <= _MAX_FAULT_COUNT:
+            raise ValueError(f"count must be a whole number from 1 to {_MAX_FAULT_COUNT}")
+        if not _is_int(self.status) or not 100 <= self.status <= 999:
             raise ValueError("status must be a three-digit HTTP status")
-        if not self.seconds >= 0 or not self.interval >= 0:
-            raise ValueError("seconds and interval must be non-negative")
+        for name, value in (("seconds", self.seconds), ("interval", self.interval)):
+            # Also refuses NaN and infinities: every comparison with NaN is false.
+            if not _is_number(value) or not 0 <= value <= _MAX_FAULT_SECONDS:
+                raise ValueError(
+                    f"{name} must be a number of seconds from 0 to {_MAX_FAULT_SECONDS}"
+                )
+        if self.path is not None and not self.path.startswith("/"):
+            raise ValueError(f"path must start with '/', as a request path does: {self.path!r}")
         if self.kind == "redirect" and not self.location:
             raise ValueError("a redirect fault needs a location")
 
     def matches(self, method: str, path: str) -> bool:
-        """Whether a request with this method and path is subject to the fault."""
+        """Whether a request with this method and path is subject to the fault.
+
+        ``path`` matches when it equals the fault's path, or when the fault's path ends
+        with ``/`` and ``path`` starts with it.
+        """
         if self.method is not None and self.method.upper() != method.upper():
             return False
         if self.path is None:
             return not path.startswith(_ADMIN_PREFIX)
-        return path.startswith(self.path)
+        if self.path.endswith("/"):
+            return path.startswith(self.path)
+        return path == self.path
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict of every field (``body`` as text, undecodable bytes replaced)."""
@@ -344,7 +376,9 @@ class Job:
 
     @property
     def charges(self) -> list[dict[str, Any]]:
-        """The charges billed, in order, once per idempotency key, without the token."""
+        """The charges billed, in order, once per idempotency key, without the token.
+
+        Those of an earlier run in the same job folder come first."""
         with self._lock:
             return copy.deepcopy(self._state.charges)
 
@@ -606,6 +640,25 @@ def _route(path: str) -> tuple[str, str] | None:
     return None
 
 
+def _resume_ledger(state: _JobState, entries: Iterable[LedgerEntry]) -> None:
+    """Carry the charges of a ledger left by an earlier run over to a new job.
+
+    Each key stays billed, and a repeat of it gets the answer it would have got then:
+    the count just after it was billed, and whether that reached this job's limit.
+    """
+    for entry in entries:
+        state.metered_event_count += entry.count
+        record: dict[str, object] = {"idempotency_key": entry.idempotency_key, "count": entry.count}
+        if entry.justification is not None:  # null is what the ledger writes for none
+            record["justification"] = entry.justification
+        state.charges.append(record)
+        state.charge_replies[entry.idempotency_key] = {
+            "ok": True,
+            "metered_event_count": state.metered_event_count,
+            "limit_reached": state.limit_reached,
+        }
+
+
 def _is_loopback(host: str) -> bool:
     return host in _LOOPBACK_HOSTS or host.startswith("127.")
 
@@ -639,7 +692,9 @@ class Backend:
     ``response_json.json``, ``data_pushes.jsonl``, ``file_pushes.jsonl``,
     ``charges.jsonl`` and ``files/``. Without a ``directory``, a temporary directory
     removed by :meth:`stop` is used. A folder that is already there (the same
-    ``directory`` and job id as an earlier run) is added to, as in local mode.
+    ``directory`` and job id as an earlier run) is added to, as in local mode, and its
+    charge ledger carries over: the keys billed then are not billed again, and their
+    units count in :attr:`Job.metered_event_count` and towards the limit.
 
     ``charge_limit`` is the default spending limit of every job (see
     :meth:`create_job`). JSON bodies larger than ``max_json_bytes`` are refused with 413.
@@ -902,7 +957,9 @@ class Backend:
         ``job_uuid`` defaults to a new UUID4, ``execution_token`` to a random token.
         ``charge_limit`` (a count of units, ``>= 0``) overrides the backend's default for
         this job: once the units billed reach it, charges answer ``limit_reached: true``.
-        The job's folder is made at once (:attr:`Job.directory`).
+        The job's folder is made at once (:attr:`Job.directory`). When it is already
+        there, the charges in its ``charges.jsonl`` are the job's first charges: a
+        repeat of one of their keys bills nothing and gets the answer it got then.
         """
         if sum(x is not None for x in (input, raw_input, input_size)) > 1:
             raise ValueError("give at most one of input, raw_input and input_size")
@@ -925,6 +982,7 @@ class Backend:
         with self._lock:
             if uid in self._jobs:
                 raise ValueError(f"a job {uid!r} already exists")
+        folder = JobFolder(str(self.directory), uid)
         state = _JobState(
             job_uuid=uid,
             execution_token=(
@@ -936,8 +994,9 @@ class Backend:
             input_content_type=input_content_type,
             input_chunked=(body is None) if input_chunked is None else input_chunked,
             charge_limit=self._charge_limit if charge_limit is None else charge_limit,
-            folder=JobFolder(str(self.directory), uid),
+            folder=folder,
         )
+        _resume_ledger(state, folder.read_charges())
         with self._lock:
             if uid in self._jobs:
                 raise ValueError(f"a job {uid!r} already exists")

@@ -15,6 +15,7 @@ from typing import Any
 from .. import _local
 from .._settings import ENV_LOCAL_DIR, ENV_LOCAL_FIXTURES, ENV_LOCAL_MODE
 from ._backend import ReceivedFile
+from ._store import read_ledger
 
 __all__ = ["LocalJob", "LocalMode"]
 
@@ -185,20 +186,21 @@ class LocalJob:
     @property
     def charges(self) -> list[dict[str, Any]]:
         """The ledger in order, one entry per key: ``idempotency_key``, ``count`` and
-        ``justification`` when one was given."""
+        ``justification`` when one was given. Read as local mode reads it: a key on
+        more than one line counts once, and a damaged line not at all."""
         out = []
-        for line in self._lines(_local.CHARGES_FILE):
-            entry: dict[str, Any] = {"idempotency_key": line["idempotency_key"]}
-            entry["count"] = line["count"]
-            if line.get("justification") is not None:
-                entry["justification"] = line["justification"]
+        for charge in read_ledger(self.directory / _local.CHARGES_FILE):
+            entry: dict[str, Any] = {"idempotency_key": charge.idempotency_key}
+            entry["count"] = charge.count
+            if charge.justification is not None:
+                entry["justification"] = charge.justification
             out.append(entry)
         return out
 
     @property
     def metered_event_count(self) -> int:
         """The units in the ledger (what a charge answers with a ``charge_limit``)."""
-        return sum(int(entry["count"]) for entry in self.charges)
+        return sum(charge.count for charge in read_ledger(self.directory / _local.CHARGES_FILE))
 
     @property
     def limit_reached(self) -> bool:

@@ -11,19 +11,21 @@ in the same formats, as a local-mode run of the job would leave::
 
 The names, the line formats and the way lines are appended come from
 :mod:`seekapi._local`, so a folder written by the emulator and one written by local mode
-can be read by the same code.
+can be read by the same code. A folder that is already there is added to, and its charge
+ledger is read back (:meth:`JobFolder.read_charges`) so that billing goes on from it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 
 from .. import _local
 from .._json import dumps_text
 from ..errors import JSONValueError
 
-__all__ = ["JobFolder"]
+__all__ = ["JobFolder", "LedgerEntry", "read_ledger"]
 
 
 def _text(value: object, *, indent: int | None = None) -> str:
@@ -41,6 +43,15 @@ def _text(value: object, *, indent: int | None = None) -> str:
 
 def _line(record: dict[str, object]) -> bytes:
     return (_text(record) + "\n").encode("utf-8")
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """One billed charge read back from ``charges.jsonl``."""
+
+    idempotency_key: str
+    count: int
+    justification: object
 
 
 class JobFolder:
@@ -131,3 +142,39 @@ class JobFolder:
         job = self._job
         with job.lock:
             _local._append(job, job.charges, line)
+
+    def read_charges(self) -> list[LedgerEntry]:
+        """The charges billed in the folder's ledger (see :func:`read_ledger`)."""
+        job = self._job
+        with job.lock:  # no line is half written while the file is read
+            return read_ledger(job.charges)
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[LedgerEntry]:
+    """The charges billed in the ledger at ``path``, in order, once per idempotency key.
+
+    Read by local mode's rules (``seekapi._local``), so both count the same: only
+    complete lines count; a line that is not a JSON object with a text
+    ``idempotency_key`` and a whole ``count`` counts for nothing; a key seen again counts
+    once, at its first line. A missing file is an empty ledger.
+    """
+    try:
+        with open(path, "rb") as ledger:
+            content = ledger.read()
+    except FileNotFoundError:
+        return []
+    complete = content[: content.rfind(b"\n") + 1]  # a line still being written waits
+    entries: list[LedgerEntry] = []
+    seen: set[str] = set()
+    for raw in complete.splitlines():
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        key, count = entry.get("idempotency_key"), entry.get("count")
+        if isinstance(key, str) and type(count) is int and key not in seen:
+            seen.add(key)
+            entries.append(LedgerEntry(key, count, entry.get("justification")))
+    return entries
