@@ -552,7 +552,7 @@ def test_bad_fixtures_for_charge_are_configuration_errors(
 
 
 def test_null_fixtures_mean_the_defaults_as_in_105(tmp_path: Path) -> None:
-    """"charge": null and "get_job": null answer the defaults, as 1.0.5 did."""
+    """A null "charge" or "get_job" answers the defaults, as 1.0.5 did."""
     settings = local(tmp_path, {"charge": None, "get_job": None})
     assert charge(settings, "job-1", "tok", "k", 1, None) == {
         "ok": True,
