@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sys
 from typing import Any
@@ -84,14 +85,44 @@ def read_json_file(path: str, what: str) -> Any:
 
 
 def dumps(value: object, *, indent: int | None = None) -> str:
-    """JSON text for output; values JSON cannot hold are shown by their ``repr``."""
-    return json.dumps(value, ensure_ascii=False, indent=indent, default=repr)
+    """Standard JSON text for output.
+
+    Values JSON cannot hold are shown by their ``repr``, NaN and the infinities as the
+    strings ``"NaN"``, ``"Infinity"`` and ``"-Infinity"``: the output is always JSON a
+    strict parser reads.
+    """
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=indent, default=repr, allow_nan=False)
+    except ValueError:  # a float JSON has no number for
+        return json.dumps(_finite(value), ensure_ascii=False, indent=indent, default=repr)
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
+_emitted = [False]  # whether this command wrote its JSON object already
 
 
 def emit_json(value: object) -> None:
     """Write ``value`` as one line of JSON on standard output, and flush it."""
+    _emitted[0] = True
     sys.stdout.write(dumps(value) + "\n")
     sys.stdout.flush()
+
+
+def json_emitted(reset: bool = False) -> bool:
+    """Whether :func:`emit_json` was called (since the last ``reset``)."""
+    emitted = _emitted[0]
+    if reset:
+        _emitted[0] = False
+    return emitted
 
 
 def error(prog: str, message: str) -> None:

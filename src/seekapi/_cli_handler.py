@@ -28,7 +28,8 @@ DEFAULT_FUNCTION = "handler"
 class HandlerImportError(Exception):
     """Importing the handler's module raised: the worker's own code failed at init.
 
-    ``__cause__`` is the exception the module raised.
+    ``__cause__`` is the exception the module raised, any :class:`BaseException`: a
+    module that calls ``sys.exit()`` while being imported fails Lambda's init phase too.
     """
 
 
@@ -71,14 +72,42 @@ def parse_handler(text: str) -> HandlerSpec:
     return HandlerSpec(target, function, is_file=False, explicit_function=explicit)
 
 
+def lambda_setting(spec: HandlerSpec) -> tuple[str, str]:
+    """Lambda's handler setting (``_HANDLER``) and task root for ``spec``, without importing.
+
+    A file ``src/worker.py:main`` is ``worker.main`` with ``src`` as the task root; a
+    module is found from the working directory. ``package.module.function`` without a
+    ``:`` is Lambda's own spelling unless ``package/module/function`` is a module on disk.
+    """
+    if spec.is_file:
+        path = os.path.abspath(spec.target)
+        stem = os.path.splitext(os.path.basename(path))[0]
+        return f"{stem}.{spec.function}", os.path.dirname(path)
+    root = os.getcwd()
+    if spec.explicit_function or "." not in spec.target or _module_on_disk(spec.target):
+        return f"{spec.target}.{spec.function}", root
+    return spec.target, root
+
+
+def _module_on_disk(name: str) -> bool:
+    parts = name.split(".")
+    for folder in [os.getcwd(), *sys.path]:
+        base = os.path.join(folder or os.curdir, *parts)
+        if os.path.isfile(base + ".py") or os.path.isfile(os.path.join(base, "__init__.py")):
+            return True
+    return False
+
+
 def _looks_like_path(text: str) -> bool:
     separators = [os.sep] + ([os.altsep] if os.altsep else [])
     return text.endswith(".py") or any(sep in text for sep in separators)
 
 
-def load_handler(spec: HandlerSpec) -> Callable[..., Any]:
-    """Import the handler's module and return the function.
+def load_handler(spec: HandlerSpec) -> tuple[Callable[..., Any], HandlerSpec]:
+    """Import the handler's module; return the function and where it was found.
 
+    The second value names the module and function that were used: for Lambda's
+    spelling ``package.module.function`` it is ``package.module`` and ``function``.
     Raises :class:`CommandError` for a missing file, module or function, or one that is
     not callable, and :class:`HandlerImportError` when the module's own code raises.
     ``sys.path`` keeps the folder it was given (as in Lambda, where it stays for the
@@ -86,10 +115,10 @@ def load_handler(spec: HandlerSpec) -> Callable[..., Any]:
     """
     if spec.is_file:
         module = _import_file(spec.target)
-        function = spec.function
+        resolved = spec
     else:
-        module, function = _import_module(spec)
-    return _get_function(module, function, spec)
+        module, resolved = _import_module(spec)
+    return _get_function(module, resolved.function, resolved), resolved
 
 
 def _import_file(target: str) -> ModuleType:
@@ -117,16 +146,14 @@ def _import_file(target: str) -> ModuleType:
         loader_spec.loader.exec_module(module)
     except BaseException as exc:
         sys.modules.pop(name, None)
-        if isinstance(exc, Exception):
-            raise HandlerImportError(f"importing {target} failed") from exc
-        raise
+        raise HandlerImportError(f"importing {target} failed") from exc
     return module
 
 
-def _import_module(spec: HandlerSpec) -> tuple[ModuleType, str]:
+def _import_module(spec: HandlerSpec) -> tuple[ModuleType, HandlerSpec]:
     _put_first_on_path(os.getcwd())
     try:
-        return _import(spec.target), spec.function
+        return _import(spec.target), spec
     except ModuleNotFoundError as exc:
         if not _is_missing(exc, spec.target):
             raise HandlerImportError(f"importing {spec.target} failed") from exc
@@ -135,10 +162,12 @@ def _import_module(spec: HandlerSpec) -> tuple[ModuleType, str]:
     module_name, _, function = spec.target.rpartition(".")
     if module_name and not spec.explicit_function:
         try:
-            return _import(module_name), function
+            module = _import(module_name)
         except ModuleNotFoundError as exc:
             if not _is_missing(exc, module_name):
                 raise HandlerImportError(f"importing {module_name} failed") from exc
+        else:
+            return module, HandlerSpec(module_name, function, is_file=False, explicit_function=True)
     raise CommandError(
         f"no module named {missing.name or spec.target!r} (looked in {os.getcwd()} and on"
         " sys.path); give a file path (path/to/handler.py) or run from the project's folder"
@@ -150,7 +179,7 @@ def _import(name: str) -> ModuleType:
         return importlib.import_module(name)
     except ModuleNotFoundError:
         raise
-    except Exception as exc:
+    except BaseException as exc:
         raise HandlerImportError(f"importing {name} failed") from exc
 
 

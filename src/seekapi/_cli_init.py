@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
 
-from ._cli_common import EXIT_FAILED, EXIT_OK, CommandError, display_path, emit_json
+from ._cli_common import EXIT_OK, CommandError, display_path, emit_json
 from ._cli_templates import FILES
 from ._version import __version__
 
@@ -27,6 +28,16 @@ def check_name(name: str) -> None:
         )
 
 
+def _remove(target: str, written: list[str], created: bool) -> None:
+    """Take back what a failed ``init`` wrote: its files, and the folder if it made it."""
+    for filename in written:
+        with contextlib.suppress(OSError):
+            os.remove(os.path.join(target, filename))
+    if created:
+        with contextlib.suppress(OSError):
+            os.rmdir(target)
+
+
 def init_command(args: argparse.Namespace) -> int:
     """``seekapi init``: see :func:`seekapi.cli.build_parser` for the options."""
     name: str = args.name
@@ -42,19 +53,20 @@ def init_command(args: argparse.Namespace) -> int:
             raise CommandError(
                 f"{display_path(target)} already exists and is not empty; nothing was written"
             )
+    created = not os.path.lexists(target)
+    written: list[str] = []
     try:
         os.makedirs(target, exist_ok=True)
-        written = []
         for filename, template in FILES.items():
             path = os.path.join(target, filename)
             text = template.replace("__NAME__", name).replace("__VERSION__", __version__)
             # "x": never replace a file that appeared since the check above.
             with open(path, "x", encoding="utf-8", newline="\n") as file:
+                written.append(filename)
                 file.write(text)
-            written.append(filename)
     except OSError as exc:
-        sys.stderr.write(f"seekapi init: cannot create {display_path(target)}: {exc}\n")
-        return EXIT_FAILED
+        _remove(target, written, created)
+        raise CommandError(f"cannot create {display_path(target)}: {exc.strerror or exc}") from None
     if args.json:
         emit_json({"ok": True, "exit_code": EXIT_OK, "path": target, "files": written})
         return EXIT_OK

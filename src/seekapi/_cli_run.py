@@ -4,25 +4,31 @@ The input is served by an in-process :class:`seekapi.testing.Backend` on 127.0.0
 ``get_input`` fetches it over HTTP. In local mode (the default) pushes, files and charges
 go to the local-mode artifacts folder; with ``--emulate`` they go over the network path to
 that same backend, which records them.
+
+The handler runs in a process of its own (:mod:`seekapi._cli_invoke`), with the
+function's environment, as Lambda runs it in a sandbox: when the call outlives the
+timeout, that process is killed with everything it started, so nothing the handler does
+can keep ``seekapi run`` going.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import math
 import os
 import secrets
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ._cli_common import (
     EXIT_FAILED,
@@ -35,7 +41,8 @@ from ._cli_common import (
     read_json_file,
     setup_logging,
 )
-from ._cli_handler import HandlerImportError, HandlerSpec, load_handler, parse_handler
+from ._cli_handler import HandlerSpec, lambda_setting, parse_handler
+from ._cli_invoke import CHANNEL_ENV, Channel, peak_memory_mb
 from ._settings import (
     ENV_API_BASE,
     ENV_LOCAL_DIR,
@@ -50,16 +57,24 @@ if TYPE_CHECKING:
 
 _RESULT_CHARS = 4000
 _ONE_LINE = 100
+INIT_LIMIT_S = 10.0
+"""Seconds the handler's import may take: Lambda's limit on a function's init phase."""
 
 
 @dataclass
 class Invocation:
-    """What happened when the handler was called."""
+    """What happened when the handler was called.
+
+    ``error`` is ``None`` or the failure's JSON form: ``{"type": "raised", "exception",
+    "message", "traceback"}``, ``{"type": "marshal", ...}`` (the return value is not
+    JSON) or ``{"type": "exited", ...}`` (the process ended before the handler returned).
+    """
 
     returned: Any = None
-    raised: BaseException | None = None
+    error: dict[str, Any] | None = None
     timed_out: bool = False
     duration_ms: float = 0.0
+    max_memory_mb: int | None = None
 
 
 @dataclass
@@ -106,61 +121,124 @@ class _Plan:
     charge_limit: int | None
 
 
+@dataclass(frozen=True)
+class _Function:
+    """The Lambda function's settings, as its environment variables and context give them."""
+
+    name: str
+    version: str
+    memory_mb: int
+    log_group: str
+    log_stream: str
+    region: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{self.region}:123456789012:function:{self.name}"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "memory_mb": self.memory_mb,
+            "log_group": self.log_group,
+            "log_stream": self.log_stream,
+            "arn": self.arn,
+        }
+
+
+@dataclass
+class _Ran:
+    """What the handler's process reported."""
+
+    handler: str
+    init_ms: float = 0.0
+    init_error: dict[str, Any] | None = None
+    invocation: Invocation = field(default_factory=Invocation)
+
+
 def run_command(args: argparse.Namespace) -> int:
     """``seekapi run``: see :func:`seekapi.cli.build_parser` for the options."""
+    import shutil
+    import tempfile
+    import uuid
+
     plan = _plan(args)
     setup_logging(getattr(logging, args.log_level))
-    from .testing import Backend, reset_sdk_state
+    from .testing import Backend
 
     backend = Backend(
         secret=f"cli-{secrets.token_urlsafe(18)}",
         directory=plan.out if plan.emulate else None,
         charge_limit=plan.charge_limit if plan.emulate else None,
     )
-    backend.start()
-    fixtures_file: str | None = None
+    # The fixtures written for the run and the handler's TMPDIR: removed at the end,
+    # whatever happened to the handler.
+    scratch = tempfile.mkdtemp(prefix="seekapi-run-")
     try:
+        backend.start()
         job = backend.create_job(plan.input, job_uuid=plan.job_uuid)
+        fixtures_file: str | None = None
         if plan.fixtures_content is not None and plan.charge_limit is not None:
             # The limit is a fixture in local mode: the file given, plus the limit.
-            fixtures_file = _write_fixtures(plan.fixtures_content)
-        env = _environment(plan, backend.env, fixtures_file or plan.fixtures, backend.url)
+            fixtures_file = _write_fixtures(plan.fixtures_content, scratch)
+        function, lambda_env = _function(plan.spec, os.environ)
+        temp = os.path.join(scratch, "tmp")
+        os.mkdir(temp)
+        env = _child_environ(
+            {
+                **_environment(plan, backend.env, fixtures_file or plan.fixtures, backend.url),
+                **lambda_env,
+                "TMPDIR": temp,
+                "TEMP": temp,
+                "TMP": temp,
+            }
+        )
         local_job_dir = None if plan.emulate else _local_job_dir(plan)
         before = _sizes(local_job_dir)
-        reset_sdk_state()
-        from .testing import FakeLambdaContext
-
-        init_error: HandlerImportError | None = None
-        with _patched_environ(env), _stdout_to_stderr(args.json):
-            # Lambda sets the environment before its init phase imports the handler.
-            init_started = time.perf_counter()
-            try:
-                fn = load_handler(plan.spec)
-            except HandlerImportError as exc:
-                init_error = exc
-            else:
-                init_ms = (time.perf_counter() - init_started) * 1000
-                context = FakeLambdaContext(timeout_s=plan.timeout)
-                invocation = _invoke(fn, dict(job.event), context, plan.timeout)
-            reset_sdk_state()
-        if init_error is not None:
-            return _report_init_failure(args, plan, init_error)
+        request_id = str(uuid.uuid4())
+        ran = _run_handler(
+            plan,
+            env,
+            {
+                "handler": _spec_json(plan.spec),
+                "event": dict(job.event),
+                "timeout": plan.timeout,
+                "request_id": request_id,
+                "function": function.to_json(),
+                "log_level": args.log_level,
+            },
+            json_mode=args.json,
+        )
+        if ran.init_error is not None:
+            return _report_init_failure(args, plan, ran)
         if local_job_dir is not None:
             outcome = _local_outcome(local_job_dir, before, plan)
         else:
             outcome = _emulated_outcome(job)
     finally:
-        backend.stop()
-        if fixtures_file is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(fixtures_file)
-    report = _report(context, invocation, init_ms)
+        try:
+            backend.stop()
+        except RuntimeError as exc:  # serving threads that would not end
+            sys.stderr.write(f"seekapi run: {exc}\n")
+        shutil.rmtree(scratch, ignore_errors=True)
+    invocation = ran.invocation
+    report = _Report(
+        request_id=request_id,
+        duration_ms=invocation.duration_ms,
+        billed_ms=max(1, math.ceil(invocation.duration_ms)),
+        memory_size_mb=function.memory_mb,
+        max_memory_used_mb=invocation.max_memory_mb,
+        init_ms=ran.init_ms,
+        timed_out=invocation.timed_out,
+    )
     code = _exit_code(invocation)
     if args.json:
         emit_json(
             _json_summary(
                 plan,
-                request_id=context.aws_request_id,
+                handler=ran.handler,
+                request_id=request_id,
                 invocation=invocation,
                 outcome=outcome,
                 report=report,
@@ -168,8 +246,17 @@ def run_command(args: argparse.Namespace) -> int:
             )
         )
     else:
-        _print_summary(plan, invocation, outcome, report)
+        _print_summary(plan, ran.handler, invocation, outcome, report)
     return code
+
+
+def _spec_json(spec: HandlerSpec) -> dict[str, object]:
+    return {
+        "target": spec.target,
+        "function": spec.function,
+        "is_file": spec.is_file,
+        "explicit_function": spec.explicit_function,
+    }
 
 
 # -- arguments ---------------------------------------------------------------------------
@@ -245,11 +332,9 @@ def _check_fixtures(content: Mapping[str, object], path: str) -> None:
             raise CommandError(f"{where} has both 'charge' and 'charge_limit'; keep one")
 
 
-def _write_fixtures(content: dict[str, object]) -> str:
-    import tempfile
-
-    fd, path = tempfile.mkstemp(prefix="seekapi-fixtures-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
+def _write_fixtures(content: dict[str, object], folder: str) -> str:
+    path = os.path.join(folder, "fixtures.json")
+    with open(path, "x", encoding="utf-8") as file:
         file.write(dumps(content))
     return path
 
@@ -296,150 +381,309 @@ def _no_proxy_for(url: str) -> dict[str, str | None]:
     return {name: f"{current},{host}" if current.strip() else host}
 
 
-@contextlib.contextmanager
-def _patched_environ(changes: Mapping[str, str | None]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in changes}
-    try:
-        for name, value in changes.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        yield
-    finally:
-        for name, old in saved.items():
-            if old is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = old
+def _child_environ(changes: Mapping[str, str | None]) -> dict[str, str]:
+    """This process's environment with ``changes`` made: set a value, remove on ``None``."""
+    env = dict(os.environ)
+    for name, value in changes.items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    return env
 
 
-@contextlib.contextmanager
-def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
-    """With ``--json``, keep what the worker prints off standard output."""
-    if not enabled:
-        yield
-        return
-    sys.stdout.flush()
-    saved_fd: int | None = None
-    try:
-        if sys.stdout.fileno() == 1:
-            saved_fd = os.dup(1)
-            os.dup2(sys.stderr.fileno(), 1)
-    except (OSError, ValueError, AttributeError):
-        saved_fd = None  # not a real descriptor (captured output): Python-level only
-    try:
-        with contextlib.redirect_stdout(sys.stderr):
-            yield
-    finally:
-        sys.stderr.flush()
-        if saved_fd is not None:
-            os.dup2(saved_fd, 1)
-            os.close(saved_fd)
+_DEFAULT_FUNCTION_NAME = "seekapi-worker"
+_DEFAULT_MEMORY_MB = 512
+_DEFAULT_REGION = "us-east-1"
+
+
+def _function(spec: HandlerSpec, environ: Mapping[str, str]) -> tuple[_Function, dict[str, str]]:
+    """The function's settings, and the variables Lambda would set that ``environ`` lacks.
+
+    A variable already set is kept, and the context says the same: a shell with
+    ``AWS_LAMBDA_FUNCTION_NAME=resize`` gets a context whose ``function_name`` is
+    ``resize``.
+    """
+    name = environ.get("AWS_LAMBDA_FUNCTION_NAME") or _DEFAULT_FUNCTION_NAME
+    version = environ.get("AWS_LAMBDA_FUNCTION_VERSION") or "$LATEST"
+    memory_text = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+    memory = int(memory_text) if memory_text.isdigit() and int(memory_text) > 0 else 0
+    region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or _DEFAULT_REGION
+    stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{secrets.token_hex(16)}"
+    function = _Function(
+        name=name,
+        version=version,
+        memory_mb=memory or _DEFAULT_MEMORY_MB,
+        log_group=environ.get("AWS_LAMBDA_LOG_GROUP_NAME") or f"/aws/lambda/{name}",
+        log_stream=environ.get("AWS_LAMBDA_LOG_STREAM_NAME") or stream,
+        region=region,
+    )
+    handler, task_root = lambda_setting(spec)
+    wanted = {
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_VERSION": function.version,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+        "AWS_LAMBDA_LOG_GROUP_NAME": function.log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": function.log_stream,
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "_HANDLER": handler,
+        "LAMBDA_TASK_ROOT": task_root,
+    }
+    return function, {key: value for key, value in wanted.items() if not environ.get(key)}
 
 
 # -- the call ----------------------------------------------------------------------------
 
 
-class _TaskTimedOut(BaseException):
-    """Raised into the handler when the Lambda timeout passes, as Lambda ends the call."""
+def _run_handler(
+    plan: _Plan, env: dict[str, str], request: Mapping[str, object], *, json_mode: bool
+) -> _Ran:
+    """Run the handler in a process of its own and gather what it reports.
 
-
-def _invoke(
-    fn: Callable[..., Any], event: dict[str, Any], context: object, timeout: float
-) -> Invocation:
-    """Call ``fn(event, context)``, ending it like Lambda when ``timeout`` passes.
-
-    Lambda stops the whole sandbox at the timeout; here a SIGINT sent to the main thread
-    raises :class:`_TaskTimedOut` in the handler. Outside the main thread there is no
-    such stop: the handler runs to its end.
+    The import may take :data:`INIT_LIMIT_S`, the call ``plan.timeout``; past either,
+    the process and everything it started are killed. Raises :class:`CommandError` when
+    the handler's file, module or function does not exist.
     """
-    invocation = Invocation()
-    guard = _TimeoutGuard(timeout)
-    started = time.perf_counter()
+    listener = socket.create_server(("127.0.0.1", 0))
+    token = secrets.token_urlsafe(18)
+    env[CHANNEL_ENV] = f"{listener.getsockname()[1]} {token}"
+    streams = _Streams(json_mode)
+    ran = _Ran(handler=plan.spec.display)
+    channel: Channel | None = None
     try:
-        with guard:
+        proc = subprocess.Popen(  # noqa: S603 - this Python, running seekapi's own code
+            _child_command(),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=streams.stdout,
+            stderr=streams.stderr,
+            # Its own process group, so that a timeout ends whatever it started too.
+            start_new_session=os.name == "posix",
+        )
+    except OSError as exc:
+        listener.close()
+        raise CommandError(f"cannot start Python ({sys.executable}): {exc}") from None
+    try:
+        streams.relay(proc)
+        with _sigterm_as_interrupt():
+            init_deadline = time.monotonic() + INIT_LIMIT_S
             try:
-                invocation.returned = fn(event, context)
-            finally:
-                guard.done()
-    except _TaskTimedOut:
-        invocation.timed_out = True
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - reported as the handler's failure
-        # The traceback starts at the handler, as Lambda shows it.
-        tb = exc.__traceback__
-        invocation.raised = exc.with_traceback(tb.tb_next if tb is not None else None)
-    invocation.duration_ms = (time.perf_counter() - started) * 1000
-    if guard.fired and invocation.raised is not None:
-        # The SIGINT arrived while the handler was already unwinding from something else.
-        invocation.timed_out = True
-    return invocation
+                channel = _accept(listener, proc, token, init_deadline)
+                if channel is not None:
+                    channel.send(request)
+                    message = channel.receive(init_deadline)
+                else:
+                    message = None
+            except ValueError:  # not the protocol: treated as a process that ended
+                message = None
+            except TimeoutError:
+                ran.init_ms = INIT_LIMIT_S * 1000
+                ran.init_error = {
+                    "exception": "Sandbox.Timedout",
+                    "message": f"importing the handler did not finish within"
+                    f" {INIT_LIMIT_S:.0f} seconds, Lambda's limit on the init phase",
+                    "traceback": "",
+                }
+                return ran
+            if message is None or message.get("kind") not in ("init", "init_error", "usage"):
+                ran.init_error = {
+                    "exception": "Runtime.ExitError",
+                    "message": f"{_ended(proc)} while importing the handler",
+                    "traceback": "",
+                }
+                return ran
+            if message["kind"] == "usage":
+                raise CommandError(str(message.get("message")))
+            ran.init_ms = float(message.get("init_ms", 0.0))
+            if message["kind"] == "init_error":
+                ran.init_error = {
+                    key: message.get(key) for key in ("exception", "message", "traceback")
+                }
+                return ran
+            ran.handler = str(message.get("handler") or ran.handler)
+            assert channel is not None
+            ran.invocation = _wait_for_call(channel, proc, plan.timeout)
+            return ran
+    finally:
+        listener.close()
+        if channel is not None:
+            channel.close()
+        _end(proc)
+        streams.finish()
 
 
-class _TimeoutGuard:
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.fired = False
-        self._finished = False
-        self._lock = threading.Lock()
-        self._timer: threading.Timer | None = None
-        self._previous: Any = None
-        self._main_id = threading.main_thread().ident
-        self._active = threading.current_thread() is threading.main_thread()
+def _wait_for_call(channel: Channel, proc: subprocess.Popen[bytes], timeout: float) -> Invocation:
+    started = time.monotonic()
+    try:
+        message = channel.receive(started + timeout)
+    except TimeoutError:
+        # Read before the kill: a killed process has no memory left to measure.
+        memory = peak_memory_mb(proc.pid)
+        _end(proc)
+        return Invocation(
+            timed_out=True,
+            duration_ms=(time.monotonic() - started) * 1000,
+            max_memory_mb=memory,
+        )
+    except ValueError:
+        message = None
+    if message is None or message.get("kind") != "done":
+        duration_ms = (time.monotonic() - started) * 1000
+        return Invocation(
+            error={
+                "type": "exited",
+                "exception": "Runtime.ExitError",
+                "message": f"{_ended(proc)} before the handler returned",
+            },
+            duration_ms=duration_ms,
+        )
+    returned_json = message.get("returned_json")
+    memory = message.get("max_memory_mb")
+    return Invocation(
+        returned=None if returned_json is None else json.loads(str(returned_json)),
+        error=message.get("error"),
+        duration_ms=float(message.get("duration_ms", 0.0)),
+        max_memory_mb=memory if isinstance(memory, int) else None,
+    )
 
-    def __enter__(self) -> _TimeoutGuard:
-        if self._active:
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
-            self._timer = threading.Timer(self.timeout, self._fire)
-            self._timer.daemon = True
-            self._timer.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.done()
-        if self._timer is not None:
-            self._timer.cancel()
-        if self._active:
-            signal.signal(signal.SIGINT, self._previous)
+def _child_command() -> list[str]:
+    # The seekapi that runs this command, should the handler's Python not find it.
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        f"import sys; sys.path.append({package_parent!r});"
+        " from seekapi._cli_invoke import main; main()"
+    )
+    return [sys.executable, "-c", code]
 
-    def done(self) -> None:
-        with self._lock:
-            self._finished = True
 
-    def _fire(self) -> None:
-        with self._lock:
-            if self._finished:
-                return
-            self.fired = True
-        if hasattr(signal, "pthread_kill") and self._main_id is not None:
-            signal.pthread_kill(self._main_id, signal.SIGINT)
-        else:  # pragma: no cover - Windows
-            import _thread
+def _accept(
+    listener: socket.socket, proc: subprocess.Popen[bytes], token: str, deadline: float
+) -> Channel | None:
+    """The channel the handler's process opens; ``None`` if the process ended first."""
+    listener.settimeout(0.05)
+    while True:
+        if time.monotonic() >= deadline:
+            raise TimeoutError
+        try:
+            sock, _ = listener.accept()
+        except TimeoutError:  # socket.timeout, since Python 3.10
+            if proc.poll() is not None:
+                return None
+            continue
+        channel = Channel(sock)
+        try:
+            hello = channel.receive(min(deadline, time.monotonic() + 5))
+        except (TimeoutError, ValueError):
+            hello = None
+        if hello is not None and secrets.compare_digest(str(hello.get("token")), token):
+            return channel
+        channel.close()  # not the process started for this run
 
-            _thread.interrupt_main()
 
-    def _on_sigint(self, signum: int, frame: FrameType | None) -> None:
-        if self.fired:
-            with self._lock:
-                if self._finished:
-                    return  # late: the handler has already returned
-            raise _TaskTimedOut
+def _ended(proc: subprocess.Popen[bytes]) -> str:
+    """How the handler's process ended, for a message."""
+    try:
+        code = proc.wait(1)
+    except subprocess.TimeoutExpired:
+        return "the handler's process stopped answering"
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"the handler's process was killed by {signal.Signals(-code).name}"
+    return f"the handler's process exited with status {code}"
+
+
+def _end(proc: subprocess.Popen[bytes]) -> None:
+    """Kill the handler's process and everything it started, and reap it."""
+    if os.name == "posix":
+        # The group outlives its leader while anything it started runs; its id is not
+        # reused meanwhile.
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    else:  # pragma: no cover - Windows
+        with contextlib.suppress(OSError):
+            proc.kill()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(5)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM ends the run as Ctrl-C does, so the handler's process is ended too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _Streams:
+    """Where the handler's process writes: this process's stdout (stderr with ``--json``)
+    and stderr, shared as file descriptors, or copied through pipes when they have none
+    (captured output)."""
+
+    def __init__(self, json_mode: bool) -> None:
+        self._targets: tuple[IO[str], IO[str]] = (
+            sys.stderr if json_mode else sys.stdout,
+            sys.stderr,
+        )
+        self.stdout = _descriptor(self._targets[0])
+        self.stderr = _descriptor(self._targets[1])
+        self._threads: list[threading.Thread] = []
+
+    def relay(self, proc: subprocess.Popen[bytes]) -> None:
+        for pipe, target in zip((proc.stdout, proc.stderr), self._targets, strict=True):
+            if pipe is not None:
+                thread = threading.Thread(target=_copy, args=(pipe, target), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
+    def finish(self) -> None:
+        for thread in self._threads:
+            thread.join(2)
+
+
+def _descriptor(stream: IO[str]) -> int:
+    try:
+        stream.flush()
+        return stream.fileno()
+    except (OSError, ValueError, AttributeError):
+        return subprocess.PIPE
+
+
+def _copy(pipe: IO[bytes], target: IO[str]) -> None:
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    with pipe, contextlib.suppress(OSError, ValueError):
+        for chunk in iter(lambda: pipe.read1(65536), b""):  # type: ignore[attr-defined]
+            target.write(decoder.decode(chunk))
+        target.write(decoder.decode(b"", final=True))
+        target.flush()
 
 
 def _exit_code(invocation: Invocation) -> int:
-    if invocation.raised is not None or invocation.timed_out:
+    if invocation.error is not None or invocation.timed_out:
         return EXIT_FAILED
     returned = invocation.returned
     ok = isinstance(returned, Mapping) and returned.get("ok") is True
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def _report_init_failure(args: argparse.Namespace, plan: _Plan, exc: HandlerImportError) -> int:
-    cause = exc.__cause__ or exc
-    text = "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))
+def _report_init_failure(args: argparse.Namespace, plan: _Plan, ran: _Ran) -> int:
+    error = ran.init_error or {}
+    text = str(error.get("traceback") or "")
+    message = str(error.get("message"))
+    if message not in text:  # sys.exit() at import, a timeout, a process that ended
+        text += f"{message}\n"
     sys.stderr.write(f"seekapi run: importing the handler failed\n{text}")
     sys.stderr.flush()
     if args.json:
@@ -448,13 +692,14 @@ def _report_init_failure(args: argparse.Namespace, plan: _Plan, exc: HandlerImpo
                 "ok": False,
                 "exit_code": EXIT_FAILED,
                 "mode": "emulate" if plan.emulate else "local",
-                "handler": plan.spec.display,
+                "handler": ran.handler,
                 "job_uuid": plan.job_uuid,
                 "error": {
                     "type": "init",
-                    "exception": type(cause).__name__,
-                    "message": str(cause),
-                    "traceback": text,
+                    "exception": error.get("exception"),
+                    "message": error.get("message"),
+                    "traceback": error.get("traceback") or "",
+                    "init_duration_ms": round(ran.init_ms, 2),
                 },
             }
         )
@@ -608,48 +853,10 @@ class _Report:
         }
 
 
-def _report(context: Any, invocation: Invocation, init_ms: float) -> _Report:
-    return _Report(
-        request_id=context.aws_request_id,
-        duration_ms=invocation.duration_ms,
-        billed_ms=max(1, math.ceil(invocation.duration_ms)),
-        memory_size_mb=context.memory_limit_in_mb,
-        max_memory_used_mb=max_memory_used_mb(),
-        init_ms=init_ms,
-        timed_out=invocation.timed_out,
-    )
-
-
-def max_memory_used_mb() -> int | None:
-    """The process's peak resident memory in MB (rounded up), or ``None`` if unknown."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as file:
-            for line in file:
-                if line.startswith("VmHWM:"):
-                    return math.ceil(int(line.split()[1]) / 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        import resource
-    except ImportError:  # Windows
-        return None
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    peak_bytes = peak if sys.platform == "darwin" else peak * 1024
-    return math.ceil(peak_bytes / (1024 * 1024))
-
-
 def _error_json(invocation: Invocation, timeout: float) -> dict[str, object] | None:
     if invocation.timed_out:
         return {"type": "timeout", "message": _timed_out_message(timeout)}
-    exc = invocation.raised
-    if exc is None:
-        return None
-    return {
-        "type": "raised",
-        "exception": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
-    }
+    return invocation.error
 
 
 def _timed_out_message(timeout: float) -> str:
@@ -659,6 +866,7 @@ def _timed_out_message(timeout: float) -> str:
 def _json_summary(
     plan: _Plan,
     *,
+    handler: str,
     request_id: str,
     invocation: Invocation,
     outcome: Outcome,
@@ -669,7 +877,7 @@ def _json_summary(
         "ok": code == EXIT_OK,
         "exit_code": code,
         "mode": "emulate" if plan.emulate else "local",
-        "handler": plan.spec.display,
+        "handler": handler,
         "job_uuid": plan.job_uuid,
         "request_id": request_id,
         "returned": invocation.returned,
@@ -685,20 +893,22 @@ def _json_summary(
     }
 
 
-def _print_summary(plan: _Plan, invocation: Invocation, outcome: Outcome, report: _Report) -> None:
-    if invocation.raised is not None:
-        exc = invocation.raised
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        sys.stderr.write(f"seekapi run: the handler raised\n{text}")
+def _print_summary(
+    plan: _Plan, handler: str, invocation: Invocation, outcome: Outcome, report: _Report
+) -> None:
+    error = invocation.error
+    if error is not None and error.get("traceback"):
+        sys.stderr.write(f"seekapi run: the handler raised\n{error['traceback']}")
         sys.stderr.flush()
     out: list[str] = []
     mode = "emulator" if plan.emulate else "local mode"
-    out.append(f"Handler:   {plan.spec.display} ({mode}, job {plan.job_uuid})")
+    out.append(f"Handler:   {handler} ({mode}, job {plan.job_uuid})")
     if invocation.timed_out:
         out.append(f"Returned:  nothing: {_timed_out_message(plan.timeout)}")
-    elif invocation.raised is not None:
-        exc = invocation.raised
-        out.append(f"Returned:  nothing: raised {type(exc).__name__}: {exc}")
+    elif error is not None and error.get("type") == "raised":
+        out.append(f"Returned:  nothing: raised {error.get('exception')}: {error.get('message')}")
+    elif error is not None:
+        out.append(f"Returned:  nothing Lambda can send back: {error.get('message')}")
     else:
         out.append(f"Returned:  {dumps(invocation.returned)}")
     if outcome.pushes:

@@ -68,11 +68,13 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         with _stop_signals() as stop:
             events = [backend.create_job(value).event for value in inputs]
+            local_url = _local_url(*backend.address)
             if args.json:
                 emit_json(
                     {
                         "ok": True,
                         "url": backend.url,
+                        "listen_url": local_url,
                         "env": backend.env,
                         "directory": directory,
                         "pid": os.getpid(),
@@ -80,7 +82,14 @@ def serve_command(args: argparse.Namespace) -> int:
                     }
                 )
             else:
-                _print_banner(backend.url, secret, directory, events)
+                _print_banner(
+                    address=backend.address,
+                    local_url=local_url,
+                    public_url=backend.url if args.public_url is not None else None,
+                    secret=secret,
+                    directory=directory,
+                    events=events,
+                )
             while not stop.wait(0.5):
                 pass
         sys.stderr.write("seekapi serve: stopping\n")
@@ -118,23 +127,50 @@ def _stop_signals() -> Iterator[threading.Event]:
             signal.signal(which, handler)
 
 
-def _print_banner(url: str, secret: str, directory: str, events: list[dict[str, Any]]) -> None:
+def _local_url(host: str, port: int) -> str:
+    """The emulator's URL from this machine: the listening address, loopback for a wildcard."""
+    reach = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+    return f"http://[{reach}]:{port}" if ":" in reach else f"http://{reach}:{port}"
+
+
+def _print_banner(
+    *,
+    address: tuple[str, int],
+    local_url: str,
+    public_url: str | None,
+    secret: str,
+    directory: str,
+    events: list[dict[str, Any]],
+) -> None:
     header = f'-H "X-Internal-Secret: {secret}"' if _plain(secret) else _secret_header(secret)
+    host, port = address
+    listening = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    where = listening if listening == local_url else f"{listening} (from this machine: {local_url})"
+    worker_url = public_url or local_url
     lines = [
         "seekapi serve: the SeekAPI backend emulator. It is a development tool, not the"
         " SeekAPI platform.",
-        f"Listening on {url}; job folders go to {display_path(directory)}{os.sep}",
+        f"Listening on {where}; job folders go to {display_path(directory)}{os.sep}",
+    ]
+    if public_url is not None:
+        lines.append(f"Workers reach it at {public_url} (--public-url).")
+    lines += [
         "",
         "Give the worker this environment:",
-        f"  export WORKER_API_BASE_URL={shlex.quote(url)}",
+        f"  export WORKER_API_BASE_URL={shlex.quote(worker_url)}",
         f"  export WORKER_INTERNAL_SECRET={shlex.quote(secret)}",
-        "(For a worker in a container: --host 0.0.0.0 --public-url"
-        " http://host.docker.internal:PORT.)",
+    ]
+    if public_url is None:
+        lines.append(
+            "(For a worker in a container: --host 0.0.0.0 --public-url"
+            " http://host.docker.internal:PORT.)"
+        )
+    lines += [
         "",
         "Create a job (the answer is the event to invoke the worker's handler with):",
-        f'  curl -s {header} -d \'{{"input": {{"text": "hello"}}}}\' {url}/v1/debug/jobs',
+        f'  curl -s {header} -d \'{{"input": {{"text": "hello"}}}}\' {local_url}/v1/debug/jobs',
         "See what a job received:",
-        f"  curl -s {header} {url}/v1/debug/jobs/JOB_UUID",
+        f"  curl -s {header} {local_url}/v1/debug/jobs/JOB_UUID",
     ]
     if events:
         lines += ["", "Jobs created from --job, one event per line:"]

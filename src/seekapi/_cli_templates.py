@@ -126,12 +126,25 @@ of the text it is given.
 | `handler.py` | the worker: `handler(event, context)` is the Lambda entry point |
 | `input.json` | a sample job input |
 | `test_handler.py` | its tests, run against seekapi's backend emulator |
-| `requirements.txt` | what the worker needs at run time |
+| `requirements.txt` | the SDK version the worker needs: `seekapi>=__VERSION__` |
+
+## Set up
+
+The worker needs seekapi __VERSION__ or later, and its tests need pytest. Where
+`seekapi init` ran, seekapi is installed already; anywhere else, install it from where
+you got it (its source folder or a wheel):
+
+```sh
+pip install /path/to/seekapi    # not needed where `seekapi init` ran
+pip install pytest
+```
+
+When the package index has seekapi __VERSION__ (`pip index versions seekapi` lists the
+published ones), `pip install -r requirements.txt` installs it from there instead.
 
 ## Run it
 
 ```sh
-pip install -r requirements.txt
 seekapi run handler.py --input-file input.json
 ```
 
@@ -143,7 +156,6 @@ against a backend emulator instead, and `--json` for output a program can read.
 ## Test it
 
 ```sh
-pip install pytest
 python -m pytest
 ```
 
@@ -152,11 +164,13 @@ enough.
 
 ## Deploy it
 
-Package `handler.py` with the packages of `requirements.txt` and set the Lambda
-function's handler to `handler.handler`.
+Package `handler.py` with seekapi __VERSION__ or later (the version `requirements.txt`
+names; for example `pip install --target package/ /path/to/seekapi`, then add
+`handler.py` to `package/`) and set the Lambda function's handler to `handler.handler`.
 """
 
 REQUIREMENTS = """\
+# The seekapi version this worker needs (see README.md for where to install it from).
 seekapi>=__VERSION__
 """
 

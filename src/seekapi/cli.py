@@ -20,8 +20,17 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
-from ._cli_common import EXIT_FAILED, EXIT_USAGE, LOG_LEVELS, CommandError, emit_json, error
+from ._cli_common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    LOG_LEVELS,
+    CommandError,
+    emit_json,
+    error,
+    json_emitted,
+)
 from ._version import __version__
 
 __all__ = ["build_parser", "main"]
@@ -31,31 +40,79 @@ _Command = Callable[[argparse.Namespace], int]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``seekapi`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    json_mode = _wants_json(argv)
+    json_emitted(reset=True)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # --help, --version, or a usage error argparse reported
+    except _UsageError as exc:
+        exc.parser.print_usage(sys.stderr)
+        return _usage_error(exc.parser.prog, exc.message, json_mode)
+    except SystemExit as exc:  # --help or --version
         return _status(exc.code)
     command: _Command | None = getattr(args, "command_fn", None)
     if command is None:
         parser.print_help(sys.stderr)
-        return EXIT_USAGE
+        return _usage_error(parser.prog, "no command given", json_mode, quiet=True)
     try:
         return command(args)
     except CommandError as exc:
-        error(f"{parser.prog} {args.command}", exc.message)
-        if getattr(args, "json", False):
-            emit_json(
-                {
-                    "ok": False,
-                    "exit_code": exc.exit_code,
-                    "error": {"type": "usage", "message": exc.message},
-                }
-            )
-        return exc.exit_code
+        return _usage_error(f"{parser.prog} {args.command}", exc.message, json_mode, exc.exit_code)
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
+        _json_failure(json_mode, 130, "interrupted", "interrupted")
         return 130
+    except Exception as exc:
+        if not json_mode:
+            raise
+        import traceback
+
+        # A defect of the command itself: the traceback for the report, and still one object.
+        traceback.print_exc()
+        _json_failure(json_mode, EXIT_FAILED, "internal", f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+
+
+def _wants_json(argv: Sequence[str]) -> bool:
+    """Whether ``--json`` (or an abbreviation argparse accepts, ``--js``...) is in ``argv``."""
+    for arg in argv:
+        if arg == "--":
+            return False
+        if arg.startswith("--js") and "--json".startswith(arg):
+            return True
+    return False
+
+
+def _usage_error(
+    prog: str, message: str, json_mode: bool, code: int = EXIT_USAGE, *, quiet: bool = False
+) -> int:
+    if not quiet:
+        error(prog, message)
+    _json_failure(json_mode, code, "usage", message)
+    return code
+
+
+def _json_failure(json_mode: bool, code: int, kind: str, message: str) -> None:
+    if json_mode and not json_emitted():
+        emit_json({"ok": False, "exit_code": code, "error": {"type": kind, "message": message}})
+
+
+class _UsageError(Exception):
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+        self.message = message
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors come back to :func:`main` instead of exiting.
+
+    :func:`main` reports them as argparse does, plus the JSON object with ``--json``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(self, message)
 
 
 def _status(code: object) -> int:
@@ -68,7 +125,7 @@ def _status(code: object) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``seekapi`` command and its sub-commands."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="seekapi",
         description="Develop and test SeekAPI workers locally.",
         epilog="Run 'seekapi COMMAND --help' for a command's options.",
@@ -104,6 +161,16 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
     return value
 
 
@@ -155,14 +222,16 @@ def _init_command(args: argparse.Namespace) -> int:
     return init_command(args)
 
 
-def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_run(commands: argparse._SubParsersAction[_Parser]) -> None:
     run = commands.add_parser(
         "run",
         help="run a worker's handler once, as AWS Lambda would",
         description=_wrap(
-            "Run a handler once, as AWS Lambda would: a Lambda context whose remaining time"
-            " counts down from --timeout, and an event whose input is served from a loopback"
-            " URL, so get_input() runs for real over HTTP. By default the job runs in local"
+            "Run a handler once, as AWS Lambda would: in a process of its own with the"
+            " function's environment (killed when --timeout passes), with a Lambda context"
+            " whose remaining time counts down from --timeout, and an event whose input is"
+            " served from a loopback URL, so get_input() runs for real over HTTP. By"
+            " default the job runs in local"
             " mode (results, files and charges written under --out); with --emulate it talks"
             " to an in-process backend emulator over the production network path. Then it"
             " prints what the handler returned, the job's result, its files and charges, and"
@@ -198,7 +267,8 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         type=_positive_float,
         default=30.0,
         metavar="S",
-        help="the Lambda timeout in seconds (default: 30)",
+        help="the Lambda timeout in seconds (default: 30): the handler's process is killed"
+        " when it passes",
     )
     run.add_argument(
         "--job-uuid", metavar="ID", help="the job's id (default: local- and 8 random hex digits)"
@@ -230,7 +300,7 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.set_defaults(command_fn=_run_command)
 
 
-def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_serve(commands: argparse._SubParsersAction[_Parser]) -> None:
     serve = commands.add_parser(
         "serve",
         help="run the backend emulator for a worker in another process or container",
@@ -277,9 +347,10 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     serve.add_argument(
         "--charge-limit",
-        type=_positive_int,
+        type=_non_negative_int,
         metavar="N",
-        help="every job's spending limit: charges answer limit_reached once N units are metered",
+        help="every job's spending limit: charges answer limit_reached once N units are"
+        " metered (0: from the first charge)",
     )
     serve.add_argument(
         "--job",
@@ -295,7 +366,7 @@ def _add_serve(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     serve.set_defaults(command_fn=_serve_command)
 
 
-def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_init(commands: argparse._SubParsersAction[_Parser]) -> None:
     init = commands.add_parser(
         "init",
         help="create a worker project that passes its own test",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -279,6 +280,337 @@ def test_run_handler_past_the_lambda_timeout_is_ended_like_lambda(tmp_path: Path
     assert elapsed < 1 + 2.5
 
 
+STUBBORN = """
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+def swallows_everything(event, context):
+    while True:
+        try:
+            time.sleep(10)
+        except BaseException:
+            pass
+
+def waits_for_its_threads(event, context):
+    pool = ThreadPoolExecutor()
+    pool.submit(time.sleep, 8)
+    while True:
+        try:
+            pool.shutdown(wait=True)
+            return {"ok": True}
+        except BaseException:
+            pass
+
+def starts_a_process(event, context):
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    with open(os.environ["PID_FILE"], "w") as file:
+        file.write(str(child.pid))
+    while True:
+        try:
+            time.sleep(10)
+        except BaseException:
+            pass
+"""
+
+
+def _assert_timed_out_report(out: dict[str, Any], timeout: float) -> None:
+    assert out["error"] == {
+        "type": "timeout",
+        "message": f"Task timed out after {timeout:.2f} seconds",
+    }
+    report = out["report"]
+    assert report["timed_out"] is True
+    assert timeout * 1000 <= report["duration_ms"] < timeout * 1000 + 500
+    assert timeout * 1000 <= report["billed_duration_ms"] < timeout * 1000 + 501
+
+
+def test_run_timeout_stops_a_handler_that_swallows_every_exception(tmp_path: Path) -> None:
+    """A handler looping over 'except BaseException: pass' is ended at --timeout, exit 1."""
+    write(tmp_path / "stubborn.py", STUBBORN)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    started = time.monotonic()
+    proc = seekapi(
+        "run",
+        "stubborn.py:swallows_everything",
+        "--input",
+        "{}",
+        "--timeout",
+        "2",
+        cwd=tmp_path,
+        env={**os.environ, "TMPDIR": str(temp)},
+        timeout=15,
+    )
+    elapsed = time.monotonic() - started
+
+    assert proc.returncode == 1, proc.stderr
+    assert "Task timed out after 2.00 seconds" in proc.stdout
+    duration = re.search(r"\tDuration: ([\d.]+) ms\tBilled Duration: (\d+) ms", proc.stdout)
+    assert duration is not None, proc.stdout
+    assert 2000 <= float(duration[1]) < 2500
+    assert 2000 <= int(duration[2]) < 2501
+    assert elapsed < 4
+    assert list(temp.iterdir()) == []  # the run's temporary folders are gone
+
+
+def test_run_timeout_stops_a_handler_waiting_for_its_threads(tmp_path: Path) -> None:
+    """A handler blocked in ThreadPoolExecutor's shutdown is ended at --timeout, not after."""
+    write(tmp_path / "stubborn.py", STUBBORN)
+    started = time.monotonic()
+    proc = seekapi(
+        "run",
+        "stubborn.py:waits_for_its_threads",
+        "--input",
+        "{}",
+        "--timeout",
+        "1",
+        "--json",
+        cwd=tmp_path,
+        timeout=15,
+    )
+    elapsed = time.monotonic() - started
+
+    assert proc.returncode == 1, proc.stderr
+    _assert_timed_out_report(one_json_object(proc.stdout), 1.0)
+    assert elapsed < 3
+
+
+def test_run_timeout_ends_the_processes_the_handler_started(tmp_path: Path) -> None:
+    """At --timeout the processes the handler started are ended with it."""
+    write(tmp_path / "stubborn.py", STUBBORN)
+    pid_file = tmp_path / "pid"
+    proc = seekapi(
+        "run",
+        "stubborn.py:starts_a_process",
+        "--input",
+        "{}",
+        "--timeout",
+        "1",
+        "--json",
+        cwd=tmp_path,
+        env={**os.environ, "PID_FILE": str(pid_file)},
+        timeout=15,
+    )
+
+    assert proc.returncode == 1, proc.stderr
+    _assert_timed_out_report(one_json_object(proc.stdout), 1.0)
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as file:
+            return file.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+EXITING = """
+import os
+import sys
+
+def calls_sys_exit(event, context):
+    sys.exit(0)
+
+def calls_os_exit(event, context):
+    os._exit(0)
+
+def returns_nan(event, context):
+    return {"ok": True, "ratio": float("nan")}
+
+def returns_a_set(event, context):
+    return {"ok": True, "tags": {"a"}}
+"""
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import sys\nsys.exit(0)\n",
+        "raise SystemExit\n",
+        "raise KeyboardInterrupt\n",
+        "import os\nos._exit(0)\n",
+    ],
+)
+def test_run_a_module_ending_the_process_at_import_is_an_init_failure(
+    tmp_path: Path, source: str
+) -> None:
+    """sys.exit(), SystemExit, KeyboardInterrupt or os._exit() at import: init failure, exit 1."""
+    (tmp_path / "quits.py").write_text(source)
+    proc = seekapi("run", "quits.py", "--input", "{}", "--json", cwd=tmp_path)
+
+    assert proc.returncode == 1, proc.stderr
+    out = one_json_object(proc.stdout)
+    assert out["ok"] is False
+    assert out["exit_code"] == 1
+    assert out["error"]["type"] == "init"
+    assert out["error"]["exception"] in ("SystemExit", "KeyboardInterrupt", "Runtime.ExitError")
+    assert "importing the handler failed" in proc.stderr
+
+
+def test_run_sys_exit_at_import_without_json_exits_1_saying_so(tmp_path: Path) -> None:
+    """Without --json, sys.exit(0) at import exits 1 and says what happened on stderr."""
+    (tmp_path / "quits.py").write_text("import sys\nsys.exit(0)\n")
+    proc = seekapi("run", "quits.py", "--input", "{}", cwd=tmp_path)
+
+    assert proc.returncode == 1
+    assert "sys.exit(0) was called while importing the handler" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("function", "kind", "exception"),
+    [
+        ("calls_sys_exit", "raised", "SystemExit"),
+        ("calls_os_exit", "exited", "Runtime.ExitError"),
+    ],
+)
+def test_run_a_handler_ending_its_process_is_a_failure(
+    tmp_path: Path, function: str, kind: str, exception: str
+) -> None:
+    """A handler calling sys.exit() or os._exit() is the worker failing: exit 1."""
+    write(tmp_path / "exiting.py", EXITING)
+    proc = seekapi("run", f"exiting.py:{function}", "--input", "{}", "--json", cwd=tmp_path)
+
+    assert proc.returncode == 1, proc.stderr
+    out = one_json_object(proc.stdout)
+    assert (out["error"]["type"], out["error"]["exception"]) == (kind, exception)
+
+
+@pytest.mark.parametrize(
+    ("function", "reason"),
+    [
+        ("returns_nan", "Out of range float values"),
+        ("returns_a_set", "set is not JSON serializable"),
+    ],
+)
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_run_a_return_value_that_is_not_json_is_a_failure(
+    tmp_path: Path, function: str, reason: str, json_mode: bool
+) -> None:
+    """A return value holding NaN or a set is not sent back: exit 1, and --json stays JSON."""
+    write(tmp_path / "exiting.py", EXITING)
+    extra = ["--json"] if json_mode else []
+    proc = seekapi("run", f"exiting.py:{function}", "--input", "{}", *extra, cwd=tmp_path)
+
+    assert proc.returncode == 1, proc.stderr
+    assert "NaN" not in proc.stdout
+    if json_mode:
+        out = one_json_object(proc.stdout)
+        assert out["returned"] is None
+        assert out["error"]["type"] == "marshal"
+        assert out["error"]["message"].startswith("the handler's return value is not valid JSON")
+        assert reason in out["error"]["message"]
+    else:
+        assert "the handler's return value is not valid JSON" in proc.stdout
+        assert reason in proc.stdout
+
+
+LAMBDA_ENV = """
+import os
+
+NAMES = [
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "_HANDLER",
+    "LAMBDA_TASK_ROOT",
+]
+AT_IMPORT = {name: os.environ.get(name) for name in NAMES}
+
+def handler(event, context):
+    return {
+        "ok": True,
+        "at_import": AT_IMPORT,
+        "context": {
+            "function_name": context.function_name,
+            "function_version": context.function_version,
+            "memory_limit_in_mb": str(context.memory_limit_in_mb),
+            "log_group_name": context.log_group_name,
+            "log_stream_name": context.log_stream_name,
+            "invoked_function_arn": context.invoked_function_arn,
+        },
+    }
+"""
+
+
+def test_run_sets_the_lambda_variables_matching_the_context(tmp_path: Path) -> None:
+    """The AWS_LAMBDA_* variables, region, _HANDLER and task root are set, as the context says."""
+    project = tmp_path / "project"
+    project.mkdir()
+    write(project / "fn.py", LAMBDA_ENV)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_HANDLER"))}
+    proc = seekapi("run", "project/fn.py", "--input", "{}", "--json", cwd=tmp_path, env=env)
+
+    assert proc.returncode == 0, proc.stderr
+    returned = one_json_object(proc.stdout)["returned"]
+    seen, context = returned["at_import"], returned["context"]
+    assert seen["AWS_LAMBDA_FUNCTION_NAME"] == context["function_name"] == "seekapi-worker"
+    assert seen["AWS_LAMBDA_FUNCTION_VERSION"] == context["function_version"] == "$LATEST"
+    assert seen["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == context["memory_limit_in_mb"] == "512"
+    assert seen["AWS_LAMBDA_LOG_GROUP_NAME"] == context["log_group_name"]
+    assert context["log_group_name"] == "/aws/lambda/seekapi-worker"
+    assert seen["AWS_LAMBDA_LOG_STREAM_NAME"] == context["log_stream_name"]
+    assert re.fullmatch(r"\d{4}/\d\d/\d\d/\[\$LATEST\][0-9a-f]{32}", context["log_stream_name"])
+    assert seen["AWS_REGION"] == seen["AWS_DEFAULT_REGION"] == "us-east-1"
+    assert context["invoked_function_arn"].startswith("arn:aws:lambda:us-east-1:")
+    assert seen["_HANDLER"] == "fn.handler"
+    assert seen["LAMBDA_TASK_ROOT"] == str(project)
+
+
+def test_run_keeps_lambda_variables_already_set_and_the_context_follows(tmp_path: Path) -> None:
+    """A function name, memory size and region set in the shell are kept, in the context too."""
+    write(tmp_path / "fn.py", LAMBDA_ENV)
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "_HANDLER"))},
+        "AWS_LAMBDA_FUNCTION_NAME": "resize",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }
+    proc = seekapi("run", "fn.py", "--input", "{}", "--json", cwd=tmp_path, env=env)
+
+    assert proc.returncode == 0, proc.stderr
+    out = one_json_object(proc.stdout)
+    seen, context = out["returned"]["at_import"], out["returned"]["context"]
+    assert seen["AWS_LAMBDA_FUNCTION_NAME"] == context["function_name"] == "resize"
+    assert seen["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == context["memory_limit_in_mb"] == "1024"
+    assert out["report"]["memory_size_mb"] == 1024
+    assert context["log_group_name"] == "/aws/lambda/resize"
+    assert seen["AWS_REGION"] == seen["AWS_DEFAULT_REGION"] == "eu-west-1"
+    assert context["invoked_function_arn"].startswith("arn:aws:lambda:eu-west-1:")
+    assert context["invoked_function_arn"].endswith(":function:resize")
+
+
+def test_run_in_process_relays_the_handler_output_to_captured_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Called in-process with captured streams, what the handler prints still reaches them."""
+    write(tmp_path / "worker.py", WORKER)
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["run", "worker.py", "--input", '{"items": []}', "--json"]) == 0
+    captured = capsys.readouterr()
+    assert one_json_object(captured.out)["result"]["items"] == 0
+    assert "a line the worker prints" in captured.err
+
+
 @pytest.mark.parametrize(
     ("input_args", "message"),
     [
@@ -346,6 +678,24 @@ def test_run_loads_a_module_and_lambda_style_names(tmp_path: Path) -> None:
 
     assert with_colon.returncode == 0, with_colon.stderr
     assert lambda_style.returncode == 0, lambda_style.stderr
+    assert "Handler:   pkg.worker:handler (local mode" in with_colon.stdout
+    assert "Handler:   pkg.worker:handler (local mode" in lambda_style.stdout
+
+
+def test_run_json_names_the_function_a_lambda_style_name_resolved_to(tmp_path: Path) -> None:
+    """'pkg.worker.main' runs worker's main, and --json's "handler" says pkg.worker:main."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "worker.py").write_text(
+        "def main(event, context):\n    return {'ok': True, 'from': 'main'}\n"
+    )
+    proc = seekapi("run", "pkg.worker.main", "--input", "{}", "--json", cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    out = one_json_object(proc.stdout)
+    assert out["handler"] == "pkg.worker:main"
+    assert out["returned"] == {"ok": True, "from": "main"}
 
 
 def test_run_file_handler_imports_its_sibling_modules(tmp_path: Path) -> None:
@@ -397,6 +747,45 @@ def test_bad_arguments_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str
     """Wrong or missing arguments are reported with the usage, and the status is 2."""
     assert main(argv) == 2
     assert "usage: seekapi" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "handler.py", "--json"],  # no input
+        ["run", "handler.py", "--input", "{}", "--timeout", "-1", "--json"],
+        ["run", "handler.py", "--input", "{}", "--log-level", "LOUD", "--json"],
+        ["run", "handler.py", "--js"],  # an abbreviation argparse accepts
+        ["serve", "--port", "99999", "--json"],
+        ["serve", "--charge-limit", "-1", "--json"],
+        ["init", "--json"],
+    ],
+)
+def test_bad_arguments_with_json_give_one_json_object(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --json, an argument error is still one JSON usage object on stdout, status 2."""
+    assert main(argv) == 2
+    captured = capsys.readouterr()
+    out = one_json_object(captured.out)
+    assert out["ok"] is False
+    assert out["exit_code"] == 2
+    assert out["error"]["type"] == "usage"
+    assert out["error"]["message"] in captured.err
+    assert "usage: seekapi" in captured.err
+
+
+def test_init_that_cannot_write_gives_one_json_object(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """init --json in a folder it cannot create gives one JSON usage object and leaves nothing."""
+    (tmp_path / "a-file").write_text("")
+
+    assert main(["init", "proj", "--dir", str(tmp_path / "a-file" / "sub"), "--json"]) == 2
+    out = one_json_object(capsys.readouterr().out)
+    assert out["error"]["type"] == "usage"
+    assert out["error"]["message"].startswith("cannot create ")
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
 
 
 def test_fixtures_with_emulate_is_a_usage_error(tmp_path: Path) -> None:
@@ -582,6 +971,102 @@ def test_serve_json_gives_url_env_and_job_events(tmp_path: Path) -> None:
         proc.stderr.close()
 
 
+def test_serve_with_a_public_url_shows_where_it_listens_and_what_workers_use(
+    tmp_path: Path,
+) -> None:
+    """--public-url goes to the worker env only; the banner and curl lines use the listener."""
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "seekapi",
+            "serve",
+            "--port",
+            "0",
+            "--secret",
+            "s3cret",
+            "--public-url",
+            "http://worker-side.invalid:1234",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        banner = _read_until(proc, "Stop with Ctrl-C")
+        listening = re.search(r"^Listening on (http://127\.0\.0\.1:(\d+));", banner, re.MULTILINE)
+        assert listening is not None, banner
+        assert "Workers reach it at http://worker-side.invalid:1234" in banner
+        assert "export WORKER_API_BASE_URL=http://worker-side.invalid:1234\n" in banner
+        curls = [line for line in banner.splitlines() if "curl " in line]
+        assert len(curls) == 2
+        assert all(f"{listening[1]}/v1/debug/jobs" in line for line in curls)
+        assert "worker-side.invalid" not in "\n".join(curls)
+        # The address shown is where it answers.
+        request = urllib.request.Request(
+            f"{listening[1]}/v1/debug/jobs", headers={"X-Internal-Secret": "s3cret"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_serve_accepts_a_charge_limit_of_zero(tmp_path: Path) -> None:
+    """serve --charge-limit 0 starts, and its jobs carry the limit 0."""
+    (tmp_path / "input.json").write_text("{}")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "seekapi",
+            "serve",
+            "--port",
+            "0",
+            "--secret",
+            "s3cret",
+            "--charge-limit",
+            "0",
+            "--job",
+            "input.json",
+            "--json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        out = json.loads(_read_until(proc, "{"))
+        assert out["listen_url"] == out["url"]
+        [event] = out["jobs"]
+        request = urllib.request.Request(
+            f"{out['listen_url']}/v1/debug/jobs/{event['job_uuid']}",
+            headers={"X-Internal-Secret": "s3cret"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert json.load(response)["charge_limit"] == 0
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 # -- init ----------------------------------------------------------------------------------
 
 
@@ -617,6 +1102,69 @@ def test_init_creates_a_project_whose_tests_pass_and_that_runs(tmp_path: Path) -
         "characters": 43,
         "longest": "quick",
     }
+
+
+def test_init_readme_installs_seekapi_from_where_it_came_and_pins_the_version(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The project's README installs seekapi from its source; requirements.txt pins it."""
+    from seekapi import __version__
+
+    assert main(["init", "proj", "--dir", str(tmp_path)]) == 0
+    readme = (tmp_path / "proj" / "README.md").read_text()
+    requirements = (tmp_path / "proj" / "requirements.txt").read_text()
+
+    assert f"seekapi>={__version__}" in requirements.splitlines()
+    assert "pip install /path/to/seekapi" in readme
+    # requirements.txt is not given as the way to install a version the index may lack.
+    install_lines = [line for line in readme.splitlines() if line.startswith("pip install")]
+    assert not any("requirements.txt" in line for line in install_lines)
+    assert f"the SDK version the worker needs: `seekapi>={__version__}`" in readme
+
+
+EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/README.md"))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the README commands are POSIX shell")
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_example_readme_commands_work_as_written(tmp_path: Path, example: str) -> None:
+    """Each shell command of an example's README succeeds, run in order from the repo root."""
+    readme = (REPO / "examples" / example / "README.md").read_text()
+    commands = [
+        line
+        for block in re.findall(r"```(?:bash|sh|console)\n(.*?)```", readme, re.DOTALL)
+        for line in block.splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert commands
+    # A copy of the example where the README expects it, so that nothing is written in
+    # the repository; `seekapi` is this Python's command.
+    root = tmp_path / "repo"
+    shutil.copytree(
+        REPO / "examples" / example,
+        root / "examples" / example,
+        ignore=shutil.ignore_patterns("__pycache__", ".seekapi-local", ".pytest_cache"),
+    )
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    launcher = bin_dir / "seekapi"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m seekapi "$@"\n')
+    launcher.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    # `python` is this Python, whatever the shell finds first.
+    script = f'set -e\npython() {{ "{sys.executable}" "$@"; }}\n' + "\n".join(commands)
+    proc = subprocess.run(
+        ["/bin/sh", "-c", script],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
+    assert " passed" in proc.stdout
 
 
 def test_init_refuses_a_folder_that_is_not_empty(
