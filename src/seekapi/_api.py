@@ -261,15 +261,19 @@ def _read_local_input(url: str, limit: int) -> bytes:
 
 
 def _decode_input(holder: list[bytes | bytearray]) -> Any:
+    import codecs
     import json
 
     body = holder.pop()
+    # A byte-order mark some editors write is not an error. It is skipped through a
+    # view: the "utf-8-sig" codec would copy a whole bytearray body to slice it.
+    start = 3 if body[:3] == codecs.BOM_UTF8 else 0
     try:
-        # utf-8-sig: a byte-order mark some editors write is not an error.
-        text = body.decode("utf-8-sig")
+        with memoryview(body) as view:
+            text = codecs.utf_8_decode(view[start:], "strict", True)[0]
     except UnicodeDecodeError as exc:
         raise InputDecodeError(
-            f"Invalid input: not UTF-8 (byte {exc.start} of {len(body)})"
+            f"Invalid input: not UTF-8 (byte {exc.start + start} of {len(body)})"
         ) from None
     del body
     try:
