@@ -6,6 +6,7 @@ the test process.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 import textwrap
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -868,20 +870,35 @@ def _read_until(proc: subprocess.Popen[str], marker: str, limit: float = 10) -> 
     raise AssertionError(f"{marker!r} not printed; got:\n{''.join(seen)}")
 
 
+@contextlib.contextmanager
+def _serve(cwd: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """`seekapi serve --port 0 ARGS` in cwd; killed and its pipes closed afterwards."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "seekapi", "serve", "--port", "0", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+
+
 @pytest.mark.parametrize("stop_with", [signal.SIGTERM, signal.SIGINT])
 def test_serve_prints_the_environment_serves_a_worker_and_stops_cleanly(
     tmp_path: Path, stop_with: signal.Signals
 ) -> None:
     """serve prints its URL and env, a worker in another process uses it, a signal stops it."""
     (tmp_path / "input.json").write_text('{"name": "Kay"}')
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "seekapi", "serve", "--port", "0", "--job", "input.json"],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _serve(tmp_path, "--job", "input.json") as proc:
         banner = _read_until(proc, "Stop with Ctrl-C")
         assert "development tool" in banner
         url = re.search(r"export WORKER_API_BASE_URL=(http://127\.0\.0\.1:\d+)", banner)
@@ -921,39 +938,12 @@ def test_serve_prints_the_environment_serves_a_worker_and_stops_cleanly(
 
         proc.send_signal(stop_with)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_serve_json_gives_url_env_and_job_events(tmp_path: Path) -> None:
     """serve --json writes one object with the URL, the worker's env and the jobs' events."""
     (tmp_path / "input.json").write_text("{}")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "seekapi",
-            "serve",
-            "--port",
-            "0",
-            "--secret",
-            "s3cret",
-            "--job",
-            "input.json",
-            "--json",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _serve(tmp_path, "--secret", "s3cret", "--job", "input.json", "--json") as proc:
         out = json.loads(_read_until(proc, "{"))
         assert out["env"] == {"WORKER_API_BASE_URL": out["url"], "WORKER_INTERNAL_SECRET": "s3cret"}
         [event] = out["jobs"]
@@ -961,39 +951,15 @@ def test_serve_json_gives_url_env_and_job_events(tmp_path: Path) -> None:
             assert json.load(response) == {}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_serve_with_a_public_url_shows_where_it_listens_and_what_workers_use(
     tmp_path: Path,
 ) -> None:
     """--public-url goes to the worker env only; the banner and curl lines use the listener."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "seekapi",
-            "serve",
-            "--port",
-            "0",
-            "--secret",
-            "s3cret",
-            "--public-url",
-            "http://worker-side.invalid:1234",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _serve(
+        tmp_path, "--secret", "s3cret", "--public-url", "http://worker-side.invalid:1234"
+    ) as proc:
         banner = _read_until(proc, "Stop with Ctrl-C")
         listening = re.search(r"^Listening on (http://127\.0\.0\.1:(\d+));", banner, re.MULTILINE)
         assert listening is not None, banner
@@ -1011,41 +977,14 @@ def test_serve_with_a_public_url_shows_where_it_listens_and_what_workers_use(
             assert response.status == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def test_serve_accepts_a_charge_limit_of_zero(tmp_path: Path) -> None:
     """serve --charge-limit 0 starts, and its jobs carry the limit 0."""
     (tmp_path / "input.json").write_text("{}")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "seekapi",
-            "serve",
-            "--port",
-            "0",
-            "--secret",
-            "s3cret",
-            "--charge-limit",
-            "0",
-            "--job",
-            "input.json",
-            "--json",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    with _serve(
+        tmp_path, "--secret", "s3cret", "--charge-limit", "0", "--job", "input.json", "--json"
+    ) as proc:
         out = json.loads(_read_until(proc, "{"))
         assert out["listen_url"] == out["url"]
         [event] = out["jobs"]
@@ -1057,14 +996,6 @@ def test_serve_accepts_a_charge_limit_of_zero(tmp_path: Path) -> None:
             assert json.load(response)["charge_limit"] == 0
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        assert proc.stdout is not None
-        assert proc.stderr is not None
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 # -- init ----------------------------------------------------------------------------------
