@@ -53,7 +53,7 @@ from ._settings import (
 )
 
 if TYPE_CHECKING:
-    from .testing import Job
+    from .testing import Backend, Job
 
 _RESULT_CHARS = 4000
 _ONE_LINE = 100
@@ -177,7 +177,7 @@ def run_command(args: argparse.Namespace) -> int:
     scratch = tempfile.mkdtemp(prefix="seekapi-run-")
     try:
         backend.start()
-        job = backend.create_job(plan.input, job_uuid=plan.job_uuid)
+        job = _create_job(backend, plan)
         fixtures_file: str | None = None
         if plan.fixtures_content is not None and plan.charge_limit is not None:
             # The limit is a fixture in local mode: the file given, plus the limit.
@@ -709,6 +709,17 @@ def _report_init_failure(args: argparse.Namespace, plan: _Plan, ran: _Ran) -> in
 # -- what the job left -------------------------------------------------------------------
 
 
+def _create_job(backend: Backend, plan: _Plan) -> Job:
+    """The run's job. With ``--emulate`` the emulator reads the job's ledger under
+    ``--out``: one it cannot read is reported as a bad argument, before the handler runs."""
+    from .errors import ConfigurationError
+
+    try:
+        return backend.create_job(plan.input, job_uuid=plan.job_uuid)
+    except ConfigurationError as exc:
+        raise CommandError(str(exc)) from None
+
+
 def _local_job_dir(plan: _Plan) -> str:
     from ._local import safe_name
 
@@ -719,13 +730,23 @@ _ARTIFACTS = ("data_pushes.jsonl", "file_pushes.jsonl", "charges.jsonl")
 
 
 def _sizes(job_dir: str | None) -> dict[str, int]:
-    """The size of each ``.jsonl`` artifact now, to tell this run's lines from earlier ones."""
+    """The size of each ``.jsonl`` artifact now, to tell this run's lines from earlier ones.
+
+    For the ledger, the size of its complete lines: that is where this run's first
+    charge goes, an unfinished line left by a writer that died being cut off.
+    """
+    from ._local import CHARGES_FILE, ledger_size
+
     sizes: dict[str, int] = {}
     if job_dir is None:
         return sizes
     for name in _ARTIFACTS:
+        path = os.path.join(job_dir, name)
+        if name == CHARGES_FILE:
+            sizes[name] = ledger_size(path)
+            continue
         try:
-            sizes[name] = os.path.getsize(os.path.join(job_dir, name))
+            sizes[name] = os.path.getsize(path)
         except OSError:
             sizes[name] = 0
     return sizes
@@ -777,13 +798,29 @@ def _local_outcome(job_dir: str, before: Mapping[str, int], plan: _Plan) -> Outc
                 path=str(record.get("stored_path", "")),
             )
         )
-    ledger = os.path.join(job_dir, "charges.jsonl")
+    # The ledger's one rule (seekapi._local.read_ledger), which charge() and the emulator
+    # apply too: the total shown is the total they count.
+    from ._local import CHARGES_FILE, read_ledger
+    from .errors import ConfigurationError
+
+    try:
+        entries = read_ledger(os.path.join(job_dir, CHARGES_FILE))
+    except ConfigurationError as exc:
+        sys.stderr.write(f"seekapi run: cannot count the charges: {exc}\n")
+        entries = []
+    since = before.get(CHARGES_FILE, 0)
     outcome.charges = [
-        _charge_view(record) for record in _jsonl(ledger, before.get("charges.jsonl", 0))
+        _charge_view(
+            {
+                "idempotency_key": entry.idempotency_key,
+                "count": entry.count,
+                "justification": entry.justification,
+            }
+        )
+        for entry in entries
+        if entry.offset >= since  # billed by this run
     ]
-    outcome.metered_event_count = sum(
-        record["count"] for record in _jsonl(ledger) if isinstance(record.get("count"), int)
-    )
+    outcome.metered_event_count = sum(entry.count for entry in entries)
     outcome.limit_reached = _local_limit_reached(plan, outcome.metered_event_count)
     return outcome
 

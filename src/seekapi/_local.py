@@ -11,8 +11,14 @@ Everything for one job goes under ``<directory>/<job>/`` (see ``docs/local-mode.
 Many threads may push at once: each ``.jsonl`` line is one ``write`` on an append-only
 descriptor under the job's lock, so lines never interleave; ``response_json.json`` is
 written to a temporary file that then takes its name in one step, so a reader sees the
-old file or the new one, never a part. Nothing is fsynced: these are a developer's
-scratch files, and speed matters more.
+old file or the new one, never a part. The ledger is also locked across processes
+(``flock``), so it holds one line per key however many processes charge. Nothing inside
+the local directory is written through a symbolic link: names are resolved from open
+folder descriptors, without following links. Nothing is fsynced: these are a
+developer's scratch files, and speed matters more.
+
+The emulator (:mod:`seekapi.testing`) writes its job folders with :class:`JobFiles` and
+reads ledgers with :func:`read_ledger`, so both follow the same rules.
 """
 
 from __future__ import annotations
@@ -22,25 +28,44 @@ import errno
 import json
 import os
 import re
+import stat
 import sys
 import threading
 import time
-from collections.abc import Callable
-from functools import cache, partial
+from collections.abc import Callable, Container
+from functools import cache
+from typing import Any, NoReturn
 
 from ._json import dumps_text
-from ._settings import ENV_LOCAL_FIXTURES, LocalSettings
+from ._settings import ENV_LOCAL_DIR, ENV_LOCAL_FIXTURES, LocalSettings
 from .errors import ConfigurationError, UsageError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the per-process lock only
+    fcntl = None  # type: ignore[assignment]
+
 __all__ = [
+    "CHARGES_FILE",
+    "DATA_PUSHES_FILE",
+    "FILES_DIR",
+    "FILE_PUSHES_FILE",
+    "RESPONSE_FILE",
+    "JobFiles",
+    "LedgerEntry",
     "charge",
+    "check_text",
     "get_job_fixture",
     "job_dir",
+    "job_files",
+    "ledger_size",
     "load_fixtures",
     "push_data",
     "push_file",
+    "read_ledger",
     "require_job",
     "safe_name",
+    "utc_now",
 ]
 
 RESPONSE_FILE = "response_json.json"
@@ -62,9 +87,22 @@ _WINDOWS_DEVICES = frozenset(
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)  # Windows: no newline translation
-_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_CLOEXEC | _O_BINARY
-_REPLACE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _O_CLOEXEC | _O_BINARY
-_CLAIM_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_BINARY
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+# A named pipe planted where a file is expected is refused instead of waited on.
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+_FILE_FLAGS = _O_CLOEXEC | _O_BINARY | _O_NOFOLLOW | _O_NONBLOCK
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _FILE_FLAGS
+_LEDGER_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | _FILE_FLAGS
+_READ_FLAGS = os.O_RDONLY | _FILE_FLAGS
+_CLAIM_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _FILE_FLAGS
+_DIR_FLAGS = os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC
+# Where folders can be opened and names resolved from them without following links;
+# elsewhere (Windows) names are checked for links before use.
+_AT = (
+    bool(_O_DIRECTORY and _O_NOFOLLOW)
+    and {os.open, os.mkdir, os.stat, os.unlink, os.rename} <= os.supports_dir_fd
+)
 # renameat2() arguments (linux/fcntl.h, linux/fs.h).
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -80,9 +118,15 @@ _SENDFILE_UNSUPPORTED = frozenset(
     )
     if code is not None
 )
+# flock() errors of a file system that cannot lock: the per-process lock is all there is.
+_NO_FLOCK = frozenset(
+    code
+    for code in (getattr(errno, name, None) for name in ("ENOLCK", "EOPNOTSUPP", "ENOSYS"))
+    if code is not None
+)
 
 
-# -- names and folders -----------------------------------------------------------------
+# -- names and text --------------------------------------------------------------------
 
 
 def safe_name(value: str, default: str) -> str:
@@ -126,60 +170,431 @@ def _split_ext(name: str) -> tuple[str, str]:
     return name, ""
 
 
-class _Job:
-    """One job folder: its paths, its lock, and its charge ledger index."""
+def check_text(value: str, what: str, error: type[UsageError] = UsageError) -> None:
+    """Raise ``error`` (a :class:`~seekapi.errors.UsageError`) naming ``what`` when ``value``
+    holds a lone surrogate (``"\\ud800"``), which the UTF-8 artifacts cannot hold."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise error(
+                f"{what} is not valid text (it holds a lone surrogate), so local mode"
+                " cannot write it"
+            ) from None
+
+
+def require_job(job_uuid: str, execution_token: str, operation: str) -> None:
+    """Raise :class:`~seekapi.errors.UsageError` unless both ids are non-blank valid text."""
+    if not job_uuid.strip() or not execution_token.strip():
+        raise UsageError(f"{operation} requires job_uuid and execution_token in local mode")
+    check_text(job_uuid, f"{operation}: the job_uuid")
+    check_text(execution_token, f"{operation}: the execution_token")
+
+
+# -- folders opened without following links ----------------------------------------------
+
+
+class _Dir:
+    """An open folder. Names inside it are resolved from its descriptor, so a link planted
+    on the way cannot redirect them; without descriptor calls (Windows), from its path."""
+
+    __slots__ = ("fd", "path")
+
+    def __init__(self, fd: int | None, path: str) -> None:
+        self.fd = fd
+        self.path = path
+
+    def name(self, name: str) -> str:
+        """What to pass with ``dir_fd=self.fd`` to reach ``name`` inside the folder."""
+        return name if self.fd is not None else os.path.join(self.path, name)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+
+def _link_error(path: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"{path} is a symbolic link: local mode writes only real files and folders inside"
+        f" {ENV_LOCAL_DIR}, never through a link; remove it"
+    )
+
+
+def _refusal(folder: _Dir, name: str, expected: str, exc: OSError | None) -> Exception:
+    """The error for ``name`` in ``folder`` not being what was expected (a link, a pipe...).
+
+    ``exc`` (what opening it raised) is returned when the entry looks right after all.
+    """
+    path = os.path.join(folder.path, name)
+    try:
+        mode = os.stat(folder.name(name), dir_fd=folder.fd, follow_symlinks=False).st_mode
+    except OSError:
+        mode = None
+    if mode is not None and stat.S_ISLNK(mode):
+        return _link_error(path)
+    wanted = stat.S_ISDIR if expected == "a folder" else stat.S_ISREG
+    if mode is not None and not wanted(mode):
+        return ConfigurationError(
+            f"{path} is not {expected}: local mode writes only real files and folders"
+            f" inside {ENV_LOCAL_DIR}; remove it"
+        )
+    return exc if exc is not None else ConfigurationError(f"cannot use {path}")
+
+
+def _raise_refusal(folder: _Dir, name: str, expected: str, exc: OSError) -> NoReturn:
+    """Raise the refusal of ``name``, or ``exc`` itself when the entry looks right."""
+    refusal = _refusal(folder, name, expected, exc)
+    if refusal is exc:
+        raise exc
+    raise refusal from exc
+
+
+def _open_base(directory: str) -> _Dir:
+    """The local directory, made if missing. It and the folders above it are the user's
+    choice, so links there are followed."""
+    if not _AT:
+        os.makedirs(directory, exist_ok=True)
+        return _Dir(None, directory)
+    try:
+        return _Dir(os.open(directory, _DIR_FLAGS), directory)
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        return _Dir(os.open(directory, _DIR_FLAGS), directory)
+
+
+def _open_folder(parent: _Dir, name: str) -> tuple[_Dir, bool]:
+    """The folder ``name`` inside ``parent``, made if missing; refuses a link or a file.
+
+    Returns the folder and whether this call made it.
+    """
+    path = os.path.join(parent.path, name)
+    if parent.fd is None:
+        if os.path.islink(path):
+            raise _link_error(path)
+        made = not os.path.isdir(path)
+        os.makedirs(path, exist_ok=True)
+        return _Dir(None, path), made
+    made = tried = False
+    while True:
+        try:
+            return _Dir(os.open(name, _DIR_FLAGS | _O_NOFOLLOW, dir_fd=parent.fd), path), made
+        except FileNotFoundError:
+            if tried:
+                raise
+        except OSError as exc:  # a link (ELOOP), a file (ENOTDIR), ...
+            _raise_refusal(parent, name, "a folder", exc)
+        tried = True
+        try:
+            os.mkdir(name, 0o777, dir_fd=parent.fd)
+            made = True
+        except FileExistsError:
+            pass  # made meanwhile by another writer: open it
+
+
+def _open_file(folder: _Dir, name: str, flags: int) -> int:
+    """A descriptor for the regular file ``name`` in ``folder``; refuses a link, a pipe..."""
+    if folder.fd is None and os.path.islink(os.path.join(folder.path, name)):
+        raise _link_error(os.path.join(folder.path, name))
+    try:
+        fd = os.open(folder.name(name), flags, 0o666, dir_fd=folder.fd)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        _raise_refusal(folder, name, "a regular file", exc)
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not regular:
+        os.close(fd)
+        raise _refusal(folder, name, "a regular file", None)
+    return fd
+
+
+def _refuse_special(folder: _Dir, name: str) -> None:
+    """Refuse ``name`` in ``folder`` when it exists and is not a regular file (a link...)."""
+    if folder.fd is None:
+        path = os.path.join(folder.path, name)
+        if os.path.islink(path):
+            raise _link_error(path)
+        return
+    try:
+        mode = os.stat(name, dir_fd=folder.fd, follow_symlinks=False).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(mode):
+        raise _refusal(folder, name, "a regular file", None)
+
+
+def _unlink_quietly(folder: _Dir, name: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(folder.name(name), dir_fd=folder.fd)
+
+
+# -- job folders ---------------------------------------------------------------------------
+
+
+class _LedgerIndex:
+    """What has been read of a ledger: its keys and total up to ``offset`` (its complete
+    lines, ``lines`` of them), valid while the file is ``identity`` (device, inode)."""
+
+    __slots__ = ("identity", "keys", "lines", "offset", "total")
+
+    def __init__(self, identity: tuple[int, int] | None = None) -> None:
+        self.identity = identity
+        self.keys: set[str] = set()
+        self.total = 0
+        self.offset = 0
+        self.lines = 0
+
+
+class JobFiles:
+    """One job folder: its paths, its lock, its ledger index, and the writes made to it.
+
+    Get one with :func:`job_files`. Every write opens the folder afresh (made again if it
+    was removed) and refuses a symbolic link, a pipe or another odd entry where a file
+    or folder of its own is expected, with a :class:`~seekapi.errors.ConfigurationError`.
+    """
 
     __slots__ = (
         "charges",
         "data_pushes",
+        "directory",
         "file_pushes",
         "files",
-        "ledger_file",
-        "ledger_keys",
-        "ledger_offset",
-        "ledger_total",
+        "ledger",
         "lock",
+        "name",
         "path",
         "response",
     )
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.files = os.path.join(path, FILES_DIR)
-        self.response = os.path.join(path, RESPONSE_FILE)
-        self.data_pushes = os.path.join(path, DATA_PUSHES_FILE)
-        self.file_pushes = os.path.join(path, FILE_PUSHES_FILE)
-        self.charges = os.path.join(path, CHARGES_FILE)
+    def __init__(self, directory: str, name: str) -> None:
+        self.directory = directory
+        self.name = name
+        self.path = os.path.join(directory, name)
+        self.files = os.path.join(self.path, FILES_DIR)
+        self.response = os.path.join(self.path, RESPONSE_FILE)
+        self.data_pushes = os.path.join(self.path, DATA_PUSHES_FILE)
+        self.file_pushes = os.path.join(self.path, FILE_PUSHES_FILE)
+        self.charges = os.path.join(self.path, CHARGES_FILE)
         # Held while appending a line or replacing response_json.json (not while copying
         # a file): lines never interleave, the ledger index stays consistent, and the last
         # line of data_pushes.jsonl always matches response_json.json.
         self.lock = threading.Lock()
-        # The ledger index: keys and total read from charges.jsonl up to ledger_offset,
-        # valid while the file is the one identified by ledger_file (device, inode).
-        self.ledger_keys: set[str] = set()
-        self.ledger_total = 0
-        self.ledger_offset = 0
-        self.ledger_file: tuple[int, int] | None = None
+        self.ledger = _LedgerIndex()
+
+    def _open(self) -> _Dir:
+        if _AT:
+            # The usual case in one call: O_NOFOLLOW applies to the job folder only, and
+            # the local directory above it may be a link.
+            try:
+                return _Dir(os.open(self.path, _DIR_FLAGS | _O_NOFOLLOW), self.path)
+            except FileNotFoundError:
+                pass  # made below, with the local directory if need be
+            except OSError as exc:
+                parent = _Dir(None, self.directory)  # names from the path, for the refusal
+                _raise_refusal(parent, self.name, "a folder", exc)
+        base = _open_base(self.directory)
+        try:
+            folder, made = _open_folder(base, self.name)
+        finally:
+            base.close()
+        if made:  # a new job folder gets its files/ at once
+            try:
+                _open_folder(folder, FILES_DIR)[0].close()
+            except BaseException:
+                folder.close()
+                raise
+        return folder
 
     def make_dirs(self) -> None:
-        os.makedirs(self.files, exist_ok=True)
-
-    def retry_missing(self, open_file: Callable[[], int]) -> int:
-        """Run ``open_file``; if the folders were removed meanwhile, make them and run it again."""
+        """Make the job folder and its ``files/`` if they are missing."""
+        folder = self._open()
         try:
-            return open_file()
+            _open_folder(folder, FILES_DIR)[0].close()
+        finally:
+            folder.close()
+
+    def write_push(self, line: bytes, document: bytes) -> None:
+        """Add ``line`` to ``data_pushes.jsonl`` and make ``document`` ``response_json.json``."""
+        with self.lock:
+            folder = self._open()
+            try:
+                # A link there is refused before anything is written.
+                _refuse_special(folder, RESPONSE_FILE)
+                _append(folder, DATA_PUSHES_FILE, line)
+                _replace(folder, RESPONSE_FILE, document)
+            finally:
+                folder.close()
+
+    def open_files(self) -> _Dir:
+        """The job's ``files/`` folder, opened (and made if missing); the caller closes it."""
+        folder = self._open()
+        try:
+            return _open_folder(folder, FILES_DIR)[0]
+        finally:
+            folder.close()
+
+    def claim(self, name: str) -> tuple[str, int]:
+        """Create the first free name of ``name`` (already safe) in ``files/``: ``name``,
+        ``stem-2.ext``, ``stem-3.ext``, ... Returns it and a descriptor open for writing."""
+        files = self.open_files()
+        try:
+            return _claim(files, name)
+        finally:
+            files.close()
+
+    def append_file_record(self, line: bytes) -> None:
+        """Add ``line`` to ``file_pushes.jsonl``."""
+        with self.lock:
+            folder = self._open()
+            try:
+                _append(folder, FILE_PUSHES_FILE, line)
+            finally:
+                folder.close()
+
+    def record_charge(self, idempotency_key: str, count: int, line: bytes) -> tuple[bool, int]:
+        """Add ``line`` to the ledger unless ``idempotency_key`` is in it already.
+
+        Returns whether it was added and the ledger's total afterwards. The ledger is
+        locked (``flock``) and read again under the lock, so processes charging the same
+        key at once record it once. A last line without its newline was left by a writer
+        that died mid-write (no writer holds the lock): it is cut off first.
+        """
+        with self.lock:
+            folder = self._open()
+            try:
+                fd = _open_ledger(folder)
+                try:
+                    locked = _lock_exclusively(fd)
+                    try:
+                        index = self._sync_ledger(fd)
+                        size = os.fstat(fd).st_size
+                        if size > index.offset:
+                            if locked:
+                                os.ftruncate(fd, index.offset)
+                            else:  # someone may be writing it: only end it
+                                line = b"\n" + line
+                        if idempotency_key in index.keys:
+                            return False, index.total
+                        _write_all(fd, line)
+                        index.keys.add(idempotency_key)
+                        index.total += count
+                        end = os.lseek(fd, 0, os.SEEK_CUR)
+                        if end - len(line) == index.offset:
+                            # Nothing else was appended since the index was read: skip
+                            # our own line (without the lock, the next read gets it).
+                            index.offset = end
+                            index.lines += 1
+                        return True, index.total
+                    finally:
+                        if locked:
+                            _unlock(fd)
+                finally:
+                    os.close(fd)
+            finally:
+                folder.close()
+
+    def _sync_ledger(self, fd: int) -> _LedgerIndex:
+        """Bring the ledger index up to date with the open ledger ``fd``.
+
+        Lines appended by another process are read and indexed; a file that was removed,
+        replaced or cut short is indexed again from the start, so deleting the folder
+        between runs starts a fresh ledger. The index changes only when the read succeeds.
+        """
+        st = os.fstat(fd)
+        index = self.ledger
+        identity = (st.st_dev, st.st_ino)
+        if identity != index.identity or st.st_size < index.offset:
+            index = _LedgerIndex(identity)
+        if st.st_size > index.offset:
+            chunk = os.pread(fd, st.st_size - index.offset, index.offset)
+            entries, used, lines = _parse_ledger(
+                chunk, self.charges, offset=index.offset, line=index.lines + 1, known=index.keys
+            )
+            index.keys.update(entry.idempotency_key for entry in entries)
+            index.total += sum(entry.count for entry in entries)
+            index.offset += used
+            index.lines += lines
+        self.ledger = index
+        return index
+
+    def read_charges(self) -> list[LedgerEntry]:
+        """The charges in the job's ledger, by :func:`read_ledger`'s rule."""
+        with self.lock:  # no line is half written by this process while the file is read
+            folder = self._open()
+            try:
+                try:
+                    fd = _open_file(folder, CHARGES_FILE, _READ_FLAGS)
+                except FileNotFoundError:
+                    return []
+                try:
+                    content = _read_all(fd)
+                finally:
+                    os.close(fd)
+            finally:
+                folder.close()
+        return _parse_ledger(content, self.charges)[0]
+
+
+def _open_ledger(folder: _Dir) -> int:
+    """The ledger, open for reading and appending, and still the file of that name."""
+    while True:
+        fd = _open_file(folder, CHARGES_FILE, _LEDGER_FLAGS)
+        if folder.fd is None:
+            return fd
+        try:
+            named = os.stat(CHARGES_FILE, dir_fd=folder.fd, follow_symlinks=False)
         except FileNotFoundError:
-            self.make_dirs()
-            return open_file()
+            named = None
+        st = os.fstat(fd)
+        if named is not None and (named.st_dev, named.st_ino) == (st.st_dev, st.st_ino):
+            return fd
+        os.close(fd)  # removed or replaced just after it was opened: open the new one
+
+
+def _lock_exclusively(fd: int) -> bool:
+    """Take the ledger's cross-process lock; False where the system or file system has none.
+
+    Polled rather than blocking, so that an interruption at the job's deadline is not
+    held up by another process holding the lock.
+    """
+    if fcntl is None:  # pragma: no cover - Windows
+        return False
+    delay = 0.0005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.01)
+        except OSError as exc:
+            if exc.errno in _NO_FLOCK:
+                return False
+            raise
+
+
+def _unlock(fd: int) -> None:
+    # Explicitly: a child forked meanwhile shares the descriptor, and closing ours alone
+    # would leave the lock held by its copy.
+    fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 # Job folders made by this process, by (absolute directory, job id) and by folder path.
-_JOBS: dict[tuple[str, str], _Job] = {}
-_JOBS_BY_PATH: dict[str, _Job] = {}
+_JOBS: dict[tuple[str, str], JobFiles] = {}
+_JOBS_BY_PATH: dict[str, JobFiles] = {}
 _JOBS_LOCK = threading.Lock()
 
 
-def _job(directory: str, job_uuid: str) -> _Job:
+def job_files(directory: str, job_uuid: str) -> JobFiles:
+    """The :class:`JobFiles` of ``<directory>/<safe_name(job_uuid, "unknown-job")>``.
+
+    The folder, with ``files/`` inside, is made the first time this process asks for it.
+    Raises :class:`~seekapi.errors.ConfigurationError` when it is a symbolic link.
+    """
     # A relative directory follows the working directory, as it would without the cache.
     if not os.path.isabs(directory):
         directory = os.path.abspath(directory)
@@ -187,11 +602,13 @@ def _job(directory: str, job_uuid: str) -> _Job:
     job = _JOBS.get(key)
     if job is not None:
         return job
-    path = os.path.join(os.path.normpath(directory), safe_name(job_uuid, "unknown-job"))
+    base = os.path.normpath(directory)
+    name = safe_name(job_uuid, "unknown-job")
+    path = os.path.join(base, name)
     with _JOBS_LOCK:
         job = _JOBS_BY_PATH.get(path)
         if job is None:
-            job = _Job(path)
+            job = JobFiles(base, name)
             job.make_dirs()
             _JOBS_BY_PATH[path] = job
         _JOBS[key] = job
@@ -201,13 +618,22 @@ def _job(directory: str, job_uuid: str) -> _Job:
 def job_dir(directory: str, job_uuid: str) -> str:
     """The job's folder, ``<directory>/<safe_name(job_uuid, "unknown-job")>``, made with
     ``files/`` inside. The path is absolute and always directly inside ``directory``."""
-    return _job(directory, job_uuid).path
+    return job_files(directory, job_uuid).path
 
 
-def require_job(job_uuid: str, execution_token: str, operation: str) -> None:
-    """Raise :class:`~seekapi.errors.UsageError` unless both ids are non-blank."""
-    if not job_uuid.strip() or not execution_token.strip():
-        raise UsageError(f"{operation} requires job_uuid and execution_token in local mode")
+def _after_fork_in_child() -> None:
+    """Give a forked child locks of its own: one held by another thread of the parent at
+    the fork would never be released in the child, whose only thread is the forking one."""
+    global _JOBS_LOCK  # noqa: PLW0603 - replaced, not shared, in the child
+    _JOBS_LOCK = threading.Lock()
+    for job in list(_JOBS_BY_PATH.values()):
+        job.lock = threading.Lock()
+        # A thread of the parent may have been updating it: read the ledger afresh.
+        job.ledger = _LedgerIndex()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 # -- writing ---------------------------------------------------------------------------
@@ -217,7 +643,7 @@ def require_job(job_uuid: str, execution_token: str, operation: str) -> None:
 _LAST_SECOND: tuple[int, str] = (-1, "")
 
 
-def _utc_now() -> str:
+def utc_now() -> str:
     """``2026-11-27T17:00:00.123456Z``: UTC, always six fraction digits."""
     global _LAST_SECOND  # noqa: PLW0603 - a one-entry cache; a race only recomputes it
     seconds, nanos = divmod(time.time_ns(), 1_000_000_000)
@@ -238,53 +664,58 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _append(job: _Job, path: str, line: bytes, *, tell: bool = False) -> int:
-    """Append ``line`` with one write; returns the file's size just after it if ``tell``."""
-    fd = job.retry_missing(partial(os.open, path, _APPEND_FLAGS, 0o666))
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, _COPY_CHUNK):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _append(folder: _Dir, name: str, line: bytes) -> None:
+    """Append ``line`` to ``name`` in ``folder`` with one write."""
+    fd = _open_file(folder, name, _APPEND_FLAGS)
     try:
         _write_all(fd, line)
-        return os.lseek(fd, 0, os.SEEK_CUR) if tell else 0
     finally:
         os.close(fd)
 
 
-def _replace(job: _Job, path: str, content: bytes) -> None:
-    """Write ``content`` to a temporary file beside ``path``, then put it in place atomically.
-
-    A reader opening ``path`` gets the old file or the new one, whole.
-    """
-    # Hidden, and unique per process and thread: concurrent writers never share one.
-    folder, name = os.path.split(path)
-    temp = os.path.join(folder, f".{name}.{_PID[0]}-{threading.get_ident()}.tmp")
-    fd = job.retry_missing(partial(os.open, temp, _REPLACE_FLAGS, 0o666))
+def _replace(folder: _Dir, name: str, content: bytes) -> None:
+    """Write ``content`` to a new temporary file beside ``name``, then put it in place
+    atomically: a reader opening ``name`` gets the old file or the new one, whole."""
+    fd, temp = _new_temporary(folder, name)
     try:
         try:
             _write_all(fd, content)
         finally:
             os.close(fd)
-        if _exchange(temp, path):
-            os.unlink(temp)  # the temporary name now holds the old file
+        if _exchange(folder, temp, name):
+            os.unlink(folder.name(temp), dir_fd=folder.fd)  # it now holds the old file
         else:
-            os.replace(temp, path)
+            os.replace(
+                folder.name(temp), folder.name(name), src_dir_fd=folder.fd, dst_dir_fd=folder.fd
+            )
     except BaseException:
-        _unlink_quietly(temp)
+        _unlink_quietly(folder, temp)
         raise
 
 
-# os.getpid() is a system call each time: remember it, and renew it in a forked child.
-_PID = [os.getpid()]
+def _new_temporary(folder: _Dir, name: str) -> tuple[int, str]:
+    """Create a hidden file with a random name beside ``name``; its descriptor and name.
+
+    Random, and created exclusively: no one can guess the name beforehand, and a name
+    that exists already, a link included, is never opened.
+    """
+    while True:
+        temp = f".{name}.{os.urandom(8).hex()}.tmp"
+        try:
+            return os.open(folder.name(temp), _CLAIM_FLAGS, 0o666, dir_fd=folder.fd), temp
+        except FileExistsError:
+            continue
 
 
-def _remember_pid() -> None:
-    _PID[0] = os.getpid()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_remember_pid)
-
-
-def _exchange(first: str, second: str) -> bool:
-    """Swap two existing names in one step (Linux ``renameat2(RENAME_EXCHANGE)``).
+def _exchange(folder: _Dir, first: str, second: str) -> bool:
+    """Swap two existing names in ``folder`` in one step (Linux ``renameat2(RENAME_EXCHANGE)``).
 
     Why not only ``os.replace``: on ext4, renaming over an existing file makes the kernel
     allocate the new file's blocks and start writing them out at once, and frees the old
@@ -296,8 +727,9 @@ def _exchange(first: str, second: str) -> bool:
     renameat2 = _load_renameat2()
     if renameat2 is None:
         return False
-    flags = _RENAME_EXCHANGE
-    return renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), flags) == 0
+    at = _AT_FDCWD if folder.fd is None else folder.fd
+    first_name, second_name = os.fsencode(folder.name(first)), os.fsencode(folder.name(second))
+    return renameat2(at, first_name, at, second_name, _RENAME_EXCHANGE) == 0
 
 
 @cache
@@ -321,11 +753,6 @@ def _load_renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
     return function
 
 
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
 # -- the three calls -------------------------------------------------------------------
 
 
@@ -342,17 +769,14 @@ def push_data(
     document = dumps_text(data, indent=2).encode("utf-8")
     line = _line(
         {
-            "pushed_at": _utc_now(),
+            "pushed_at": utc_now(),
             "job_uuid": job_uuid,
             "execution_token": execution_token,
             "type": type,
             "data": data,
         }
     )
-    job = _job(local.directory, job_uuid)
-    with job.lock:
-        _append(job, job.data_pushes, line)
-        _replace(job, job.response, document)
+    job_files(local.directory, job_uuid).write_push(line, document)
     return {"ok": True}
 
 
@@ -371,54 +795,76 @@ def push_file(  # noqa: PLR0917 - called positionally, like the public API
     ``-2``, ``-3``, ... go before the extension. A name is claimed by creating the file
     exclusively, so pushes running at once never write over each other. The copy streams
     (constant memory). A ``local_path`` that cannot be read raises ``OSError`` (such as
-    ``FileNotFoundError``) and leaves nothing behind.
+    ``FileNotFoundError`` or ``IsADirectoryError``) and one that is not a regular file
+    (a named pipe, a device) :class:`~seekapi.errors.UsageError`, as on the network
+    path; either leaves nothing behind.
     """
     require_job(job_uuid, execution_token, "push_file")
-    # Open the source first: if it cannot be read, no folder or file is made.
-    with open(local_path, "rb", buffering=0) as source:
-        job = _job(local.directory, job_uuid)
-        stored_name, fd = _claim(job, safe_name(os.path.basename(name), "file"))
-        stored_path = os.path.join(job.files, stored_name)
+    check_text(name, "the file name")
+    check_text(content_type, "the content_type")
+    # stored_path is recorded as UTF-8 text.
+    check_text(local.directory, ENV_LOCAL_DIR, ConfigurationError)
+    # The network path's check: opened without waiting for a pipe's writer, and refused
+    # unless it is a regular file. Opened first: if it cannot be read, nothing is made.
+    from ._multipart import _open_regular
+
+    with _open_regular(local_path) as source:
+        job = job_files(local.directory, job_uuid)
+        files = job.open_files()
         try:
+            stored_name, fd = _claim(files, safe_name(os.path.basename(name), "file"))
+            stored_path = os.path.join(job.files, stored_name)
             try:
-                size = _copy(source.fileno(), fd)
-            finally:
-                os.close(fd)
-            line = _line(
-                {
-                    "pushed_at": _utc_now(),
-                    "job_uuid": job_uuid,
-                    "execution_token": execution_token,
-                    "name": name,
-                    "stored_name": stored_name,
-                    "stored_path": stored_path,
-                    "content_type": content_type,
-                    "size_bytes": size,
-                }
-            )
-        except BaseException:
-            _unlink_quietly(stored_path)
-            raise
-    with job.lock:
-        _append(job, job.file_pushes, line)
+                try:
+                    size = _copy(source.fileno(), fd)
+                finally:
+                    os.close(fd)
+                line = _line(
+                    {
+                        "pushed_at": utc_now(),
+                        "job_uuid": job_uuid,
+                        "execution_token": execution_token,
+                        "name": name,
+                        "stored_name": stored_name,
+                        "stored_path": stored_path,
+                        "content_type": content_type,
+                        "size_bytes": size,
+                    }
+                )
+                job.append_file_record(line)
+            except BaseException:
+                _unlink_quietly(files, stored_name)
+                raise
+        finally:
+            files.close()
     return {"ok": True}
 
 
-def _claim(job: _Job, name: str) -> tuple[str, int]:
-    """Create the first free name of ``name``, ``stem-2.ext``, ``stem-3.ext``, ...
+def _claim(files: _Dir, name: str) -> tuple[str, int]:
+    """Create the first free name of ``name``, ``stem-2.ext``, ``stem-3.ext``, ... in ``files``.
 
     Returns the name and a descriptor open for writing. ``O_EXCL`` makes the check and
-    the creation one step, so two pushes can never get the same name.
+    the creation one step, so two pushes can never get the same name, and never opens a
+    link; a link found on the way is refused.
     """
     stem, ext = _split_ext(name)
     number = 1
     while True:
         candidate = name if number == 1 else f"{stem}-{number}{ext}"
-        path = os.path.join(job.files, candidate)
+        if files.fd is None and os.path.islink(os.path.join(files.path, candidate)):
+            raise _link_error(os.path.join(files.path, candidate))
         try:
-            return candidate, job.retry_missing(partial(os.open, path, _CLAIM_FLAGS, 0o666))
-        except FileExistsError:
+            return candidate, os.open(files.name(candidate), _CLAIM_FLAGS, 0o666, dir_fd=files.fd)
+        except FileExistsError as exc:
+            _raise_unless_taken(files, candidate, exc)
             number += 1
+
+
+def _raise_unless_taken(files: _Dir, name: str, exc: FileExistsError) -> None:
+    """Refuse ``name`` when it is a link or another odd entry, not a copy stored earlier."""
+    refusal = _refusal(files, name, "a regular file", exc)
+    if refusal is not exc:
+        raise refusal from None
 
 
 def _copy(source: int, target: int) -> int:
@@ -449,110 +895,208 @@ def charge(  # noqa: PLR0917 - called positionally, like the public API
     """Record the charge in the job's ledger and answer as the fixtures say.
 
     The caller has already checked the arguments (non-blank key, ``count >= 1``). A key
-    already in ``charges.jsonl`` is not recorded again. The answer is a fresh copy of
-    ``fixtures["charge"]``; or, with ``fixtures["charge_limit"]``, the ledger's total and
-    whether it reached the limit; or else 1.0.5's ``{"ok": True, "metered_event_count":
-    0, "limit_reached": False}``.
+    already in ``charges.jsonl`` is not recorded again. The answer is
+    ``fixtures["charge"]`` with the defaults for the fields it lacks (a fresh copy); or,
+    with ``fixtures["charge_limit"]``, the ledger's total and whether it reached the
+    limit; or else 1.0.5's ``{"ok": True, "metered_event_count": 0, "limit_reached":
+    False}``.
     """
     require_job(job_uuid, execution_token, "charge")
+    check_text(idempotency_key, "the idempotency_key")
     path = local.fixtures_path
-    fixtures = _fixtures(path) if path else {}
-    canned = _object_fixture(fixtures, "charge", path)
-    limit = _charge_limit(fixtures, path)
-    if canned is not None and limit is not None:
-        raise ConfigurationError(
-            f'the fixtures file {path!r} sets both "charge" and "charge_limit": keep one'
-            ' ("charge" is a fixed answer, "charge_limit" answers from the charges made)'
-        )
+    fixtures = _fixtures(path) if path else _NO_FIXTURES
     line = _line(
         {
-            "charged_at": _utc_now(),
+            "charged_at": utc_now(),
             "job_uuid": job_uuid,
             "idempotency_key": idempotency_key,
             "count": count,
             "justification": justification,
         }
     )
-    job = _job(local.directory, job_uuid)
-    with job.lock:
-        _sync_ledger(job)
-        if idempotency_key not in job.ledger_keys:
-            end = _append(job, job.charges, line, tell=True)
-            job.ledger_keys.add(idempotency_key)
-            job.ledger_total += count
-            if end - len(line) == job.ledger_offset:
-                # Nothing else was appended since the index was read: skip our own line.
-                job.ledger_offset = end
-        total = job.ledger_total
-    if canned is not None:
-        return _copy_json(canned)
-    if limit is None:
+    _recorded, total = job_files(local.directory, job_uuid).record_charge(
+        idempotency_key, count, line
+    )
+    if fixtures.charge is not None:
+        return _copy_json(fixtures.charge)
+    if fixtures.charge_limit is None:
         return {"ok": True, "metered_event_count": 0, "limit_reached": False}
-    return {"ok": True, "metered_event_count": total, "limit_reached": total >= limit}
+    return {
+        "ok": True,
+        "metered_event_count": total,
+        "limit_reached": total >= fixtures.charge_limit,
+    }
 
 
-def _sync_ledger(job: _Job) -> None:
-    """Bring the job's ledger index up to date with ``charges.jsonl``.
+# -- the ledger's rule -------------------------------------------------------------------
 
-    One ``stat`` when nothing changed. Lines appended by another process are read and
-    indexed; a file that was removed, replaced or cut short is indexed again from the
-    start, so deleting the folder between runs starts a fresh ledger.
+
+class LedgerEntry:
+    """One charge billed in a ledger: its key, its count, its justification (or ``None``),
+    and where its line starts in the file (``offset``, in bytes)."""
+
+    __slots__ = ("count", "idempotency_key", "justification", "offset")
+
+    def __init__(
+        self, idempotency_key: str, count: int, justification: object, offset: int = 0
+    ) -> None:
+        self.idempotency_key = idempotency_key
+        self.count = count
+        self.justification = justification
+        self.offset = offset
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LedgerEntry):
+            return NotImplemented
+        return (self.idempotency_key, self.count, self.justification, self.offset) == (
+            other.idempotency_key,
+            other.count,
+            other.justification,
+            other.offset,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"LedgerEntry(idempotency_key={self.idempotency_key!r}, count={self.count!r},"
+            f" justification={self.justification!r}, offset={self.offset!r})"
+        )
+
+
+def read_ledger(path: str | os.PathLike[str]) -> list[LedgerEntry]:
+    """The charges billed in the ledger at ``path``, in order, once per idempotency key.
+
+    The one rule every reader applies (``docs/local-mode.md``): lines end at ``"\\n"``
+    and only complete lines count (a last line without its newline is still being
+    written); a line that is not a JSON object with a non-blank text ``idempotency_key``
+    and a whole ``count`` of at least 1 counts for nothing; a key seen again counts once,
+    at its first line. A line nested too deeply to parse raises
+    :class:`~seekapi.errors.ConfigurationError` naming the file and the line: it may be
+    a charge, so it is not skipped. A missing file is an empty ledger; one that is not a
+    regular file (a named pipe...) is a ``ConfigurationError``.
     """
+    where = os.fspath(path)
     try:
-        st = os.stat(job.charges)
+        fd = os.open(where, os.O_RDONLY | _O_CLOEXEC | _O_BINARY | _O_NONBLOCK)
     except FileNotFoundError:
-        identity, size = None, 0
-    else:
-        identity, size = (st.st_dev, st.st_ino), st.st_size
-    if identity != job.ledger_file or size < job.ledger_offset:
-        job.ledger_keys = set()
-        job.ledger_total = 0
-        job.ledger_offset = 0
-        job.ledger_file = identity
-    if size <= job.ledger_offset:
-        return
-    with open(job.charges, "rb") as ledger:
-        ledger.seek(job.ledger_offset)
-        chunk = ledger.read(size - job.ledger_offset)
-    complete = chunk[: chunk.rfind(b"\n") + 1]  # a line still being written waits
-    for raw in complete.splitlines():
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            continue  # a damaged line counts for nothing
-        if not isinstance(entry, dict):
-            continue
-        key, count = entry.get("idempotency_key"), entry.get("count")
-        if isinstance(key, str) and type(count) is int and key not in job.ledger_keys:
-            job.ledger_keys.add(key)
-            job.ledger_total += count
-    job.ledger_offset += len(complete)
+        return []
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigurationError(f"the charge ledger {where!r} is not a regular file")
+        content = _read_all(fd)
+    finally:
+        os.close(fd)
+    return _parse_ledger(content, where)[0]
+
+
+def ledger_size(path: str | os.PathLike[str]) -> int:
+    """The size of the ledger's complete lines, where the next charge recorded will start."""
+    try:
+        with open(path, "rb") as ledger:
+            content = ledger.read()
+    except OSError:
+        return 0
+    return content.rfind(b"\n") + 1
+
+
+def _parse_ledger(
+    content: bytes,
+    where: str,
+    *,
+    offset: int = 0,
+    line: int = 1,
+    known: Container[str] = frozenset(),
+) -> tuple[list[LedgerEntry], int, int]:
+    """The entries in ``content``'s complete lines whose keys are not ``known``; also the
+    bytes and lines used. ``offset`` and ``line`` say where ``content`` starts in the
+    file, for the entries and for an error. Nothing is changed when it raises."""
+    keys: set[str] = set()
+    entries: list[LedgerEntry] = []
+    end = content.rfind(b"\n") + 1  # a line still being written waits
+    start = 0
+    number = line
+    while start < end:
+        stop = content.index(b"\n", start)
+        entry = _ledger_entry(content[start:stop], where, number, offset + start)
+        if (
+            entry is not None
+            and entry.idempotency_key not in keys
+            and (entry.idempotency_key not in known)
+        ):
+            keys.add(entry.idempotency_key)
+            entries.append(entry)
+        start = stop + 1
+        number += 1
+    return entries, end, number - line
+
+
+def _ledger_entry(raw: bytes, where: str, number: int, offset: int) -> LedgerEntry | None:
+    """The charge on one ledger line, or ``None`` when the line is not one."""
+    try:
+        record = json.loads(raw)
+    except RecursionError:
+        raise ConfigurationError(
+            f"line {number} of the charge ledger {where!r} is nested too deeply to read;"
+            " it may be a charge, so it is not skipped: remove or fix the line"
+        ) from None
+    except ValueError:  # not JSON, or not UTF-8
+        return None
+    if not isinstance(record, dict):
+        return None
+    key, count = record.get("idempotency_key"), record.get("count")
+    if not isinstance(key, str) or not key.strip() or type(count) is not int or count < 1:
+        return None
+    return LedgerEntry(key, count, record.get("justification"), offset)
 
 
 # -- fixtures --------------------------------------------------------------------------
 
-# path -> ((mtime_ns, size, inode), parsed object): edits are seen, repeats cost a stat.
-_FIXTURES_CACHE: dict[str, tuple[tuple[int, int, int], dict[str, object]]] = {}
+
+class _Fixtures:
+    """A checked fixtures file: its content, the charge answer with its defaults filled
+    in (or ``None``), and the charge limit (or ``None``)."""
+
+    __slots__ = ("charge", "charge_limit", "content", "get_job")
+
+    def __init__(
+        self,
+        content: dict[str, Any],
+        get_job: dict[str, Any] | None,
+        charge: dict[str, Any] | None,
+        charge_limit: int | None,
+    ) -> None:
+        self.content = content
+        self.get_job = get_job
+        self.charge = charge
+        self.charge_limit = charge_limit
+
+
+_NO_FIXTURES = _Fixtures({}, None, None, None)
+
+# path -> ((mtime_ns, size, inode), checked fixtures): edits are seen, repeats cost a stat.
+_FIXTURES_CACHE: dict[str, tuple[tuple[int, int, int], _Fixtures]] = {}
 
 
 def load_fixtures(path: str) -> dict[str, object]:
     """The fixtures file at ``path`` (a JSON object), as a fresh copy; ``{}`` for a blank path.
 
     Raises :class:`~seekapi.errors.ConfigurationError` naming the file when it is missing,
-    unreadable, not UTF-8 JSON, or not a JSON object.
+    unreadable, not a regular file, not UTF-8 JSON, nested too deeply, not a JSON object,
+    or holds an entry local mode would refuse (``docs/local-mode.md``).
     """
-    return _copy_json(_fixtures(path)) if path else {}
+    return _copy_json(_fixtures(path).content) if path else {}
 
 
 def get_job_fixture(local: LocalSettings) -> dict[str, object]:
     """A fresh copy of ``fixtures["get_job"]``, or ``{}`` without one."""
     path = local.fixtures_path
-    found = _object_fixture(_fixtures(path), "get_job", path) if path else None
+    found = _fixtures(path).get_job if path else None
     return {} if found is None else _copy_json(found)
 
 
-def _fixtures(path: str) -> dict[str, object]:
-    """The parsed fixtures, shared: callers copy what they hand out."""
+def _fixtures(path: str) -> _Fixtures:
+    """The checked fixtures, shared: callers copy what they hand out."""
     where = f"the fixtures file {path!r} ({ENV_LOCAL_FIXTURES})"
     try:
         st = os.stat(path)
@@ -560,15 +1104,10 @@ def _fixtures(path: str) -> dict[str, object]:
         raise ConfigurationError(f"{where} does not exist") from None
     except OSError as exc:
         raise ConfigurationError(f"cannot read {where}: {exc.strerror or exc}") from exc
-    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
     cached = _FIXTURES_CACHE.get(path)
-    if cached is not None and cached[0] == stamp:
+    if cached is not None and cached[0] == (st.st_mtime_ns, st.st_size, st.st_ino):
         return cached[1]
-    try:
-        with open(path, "rb") as file:
-            raw = file.read()
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    stamp, raw = _read_regular(path, where, st)
     try:
         parsed = json.loads(raw)
     except UnicodeDecodeError as exc:
@@ -577,13 +1116,81 @@ def _fixtures(path: str) -> dict[str, object]:
         raise ConfigurationError(
             f"{where} is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from exc
+    except RecursionError:
+        raise ConfigurationError(f"{where} is nested too deeply to read") from None
     if not isinstance(parsed, dict):
         raise ConfigurationError(f"{where} must hold a JSON object, not {_kind(parsed)}")
-    _FIXTURES_CACHE[path] = (stamp, parsed)
-    return parsed
+    fixtures = _check_fixtures(parsed, path)
+    _FIXTURES_CACHE[path] = (stamp, fixtures)
+    return fixtures
 
 
-def _object_fixture(fixtures: dict[str, object], key: str, path: str) -> dict[str, object] | None:
+def _read_regular(path: str, where: str, st: os.stat_result) -> tuple[tuple[int, int, int], bytes]:
+    """The stamp and bytes of the regular file at ``path``.
+
+    A named pipe would block the open until a writer came, and a device would be read
+    for ever: both are refused, before opening and again on the descriptor (opened
+    without waiting) in case the name changed meanwhile.
+    """
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigurationError(f"cannot read {where}: {_not_regular(st.st_mode)}")
+    try:
+        fd = os.open(path, os.O_RDONLY | _O_CLOEXEC | _O_BINARY | _O_NONBLOCK)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise ConfigurationError(f"cannot read {where}: {_not_regular(st.st_mode)}")
+        return (st.st_mtime_ns, st.st_size, st.st_ino), _read_all(fd)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {where}: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+
+
+def _not_regular(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "it is a folder, not a regular file"
+    if stat.S_ISFIFO(mode):
+        return "it is a named pipe, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "it is a device, not a regular file"
+    return "it is not a regular file"
+
+
+# The fields of a charge answer, their defaults (1.0.5's answer), and what each must be.
+_CHARGE_DEFAULTS: dict[str, Any] = {"ok": True, "metered_event_count": 0, "limit_reached": False}
+
+
+def _check_fixtures(content: dict[str, Any], path: str) -> _Fixtures:
+    """Check every entry local mode reads; the error names the file and the entry."""
+    get_job = _object_fixture(content, "get_job", path)
+    charge = _object_fixture(content, "charge", path)
+    limit = _charge_limit(content, path)
+    if charge is not None and limit is not None:
+        raise ConfigurationError(
+            f"the fixtures file {path!r} has both 'charge' and 'charge_limit': keep one"
+            " ('charge' is a fixed answer, 'charge_limit' answers from the charges made)"
+        )
+    if charge is not None:
+        for field in ("ok", "limit_reached"):
+            if field in charge and not isinstance(charge[field], bool):
+                raise ConfigurationError(
+                    f"'charge.{field}' in the fixtures file {path!r} must be true or false,"
+                    f" not {_kind(charge[field])}"
+                )
+        count = charge.get("metered_event_count", 0)
+        if type(count) is not int or count < 0:
+            raise ConfigurationError(
+                f"'charge.metered_event_count' in the fixtures file {path!r} must be a whole"
+                f" number >= 0, not {_kind(count)}"
+            )
+        charge = {**_CHARGE_DEFAULTS, **charge}
+    return _Fixtures(content, get_job, charge, limit)
+
+
+def _object_fixture(fixtures: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
     value = fixtures.get(key)
     if value is None:
         return None  # absent, or null: 1.0.5 answered its default for both
@@ -594,7 +1201,7 @@ def _object_fixture(fixtures: dict[str, object], key: str, path: str) -> dict[st
     return value
 
 
-def _charge_limit(fixtures: dict[str, object], path: str) -> int | None:
+def _charge_limit(fixtures: dict[str, Any], path: str) -> int | None:
     if "charge_limit" not in fixtures:
         return None
     value = fixtures["charge_limit"]
@@ -621,14 +1228,29 @@ def _kind(value: object) -> str:
     return "an object"
 
 
-def _copy_json(value: dict[str, object]) -> dict[str, object]:
-    """A deep copy of a parsed JSON object; much faster than ``copy.deepcopy``."""
-    return {key: _copy_value(item) for key, item in value.items()}
+def _copy_json(value: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy of a parsed JSON object; much faster than ``copy.deepcopy``.
 
-
-def _copy_value(value: object) -> object:
-    if isinstance(value, dict):
-        return {key: _copy_value(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy_value(item) for item in value]
-    return value  # str, int, float, bool, None: immutable
+    Without recursion: a value the parser accepted may be deeper than the stack left to
+    a caller that is itself deep in its own calls.
+    """
+    root: dict[str, Any] = {}
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    while stack:
+        source, target = stack.pop()
+        items = source.items() if isinstance(source, dict) else enumerate(source)
+        is_list = isinstance(target, list)
+        for key, item in items:
+            if isinstance(item, dict):
+                child: Any = {}
+                stack.append((item, child))
+            elif isinstance(item, list):
+                child = []
+                stack.append((item, child))
+            else:
+                child = item  # str, int, float, bool, None: immutable
+            if is_list:
+                target.append(child)
+            else:
+                target[key] = child
+    return root

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -215,11 +216,49 @@ def test_unencodable_first_push_creates_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "local").exists()
 
 
-def test_lone_surrogate_in_a_field_is_refused_before_writing(tmp_path: Path) -> None:
-    """A job id or token that cannot be written as UTF-8 raises before anything is made."""
-    with pytest.raises(JSONValueError):
-        push_data(local(tmp_path), "job\ud800", "tok", {}, "json")
+@pytest.mark.parametrize(
+    ("job_uuid", "token", "what"),
+    [("job\ud800", "tok", "the job_uuid"), ("job-1", "tok\udc80", "the execution_token")],
+)
+def test_lone_surrogate_in_an_id_is_a_usage_error_before_writing(
+    tmp_path: Path, job_uuid: str, token: str, what: str
+) -> None:
+    """A job id or token that cannot be written as UTF-8 is refused by name, nothing made."""
+    source = make_source(tmp_path, "src", b"data")
+    calls: list[tuple[str, Callable[[], object]]] = [
+        ("push_data", lambda: push_data(local(tmp_path), job_uuid, token, {}, "json")),
+        ("push_file", lambda: push_file(local(tmp_path), job_uuid, token, "a", source, "t/p")),
+        ("charge", lambda: charge(local(tmp_path), job_uuid, token, "k", 1, None)),
+    ]
+    for operation, call in calls:
+        with pytest.raises(UsageError) as caught:
+            call()
+        assert str(caught.value) == (
+            f"{operation}: {what} is not valid text (it holds a lone surrogate),"
+            " so local mode cannot write it"
+        )
     assert not (tmp_path / "local").exists()
+
+
+@pytest.mark.parametrize(
+    ("field", "what"),
+    [("name", "the file name"), ("type", "the content_type"), ("key", "the idempotency_key")],
+)
+def test_lone_surrogate_in_a_name_is_a_usage_error_before_writing(
+    tmp_path: Path, field: str, what: str
+) -> None:
+    """A file name, content type or key UTF-8 cannot hold is refused as the network path does."""
+    source = make_source(tmp_path, "src", b"data")
+    settings = local(tmp_path)
+    calls: dict[str, Callable[[], object]] = {
+        "name": lambda: push_file(settings, "job-1", "tok", "bad\ud800", source, "text/plain"),
+        "type": lambda: push_file(settings, "job-1", "tok", "a.txt", source, "text/\ud800"),
+        "key": lambda: charge(settings, "job-1", "tok", "k\udfff", 1, None),
+    }
+    with pytest.raises(UsageError, match=f"^{what} is not valid text"):
+        calls[field]()
+    assert not (tmp_path / "local" / "job-1" / "file_pushes.jsonl").exists()
+    assert not (tmp_path / "local" / "job-1" / "charges.jsonl").exists()
 
 
 def test_push_data_requires_job_and_token(tmp_path: Path) -> None:
@@ -412,13 +451,13 @@ def test_directory_source_raises_and_leaves_nothing(tmp_path: Path) -> None:
 
 
 def test_unwritable_record_removes_the_copy(tmp_path: Path) -> None:
-    """A name that cannot be recorded as UTF-8 raises and leaves no stored copy."""
+    """When the line cannot be recorded (a folder stands as file_pushes.jsonl), no copy stays."""
     source = make_source(tmp_path, "src", b"data")
-    with pytest.raises(JSONValueError):
-        push_file(local(tmp_path), "job-1", "tok", "bad\ud800.txt", source, "text/plain")
-    folder = tmp_path / "local" / "job-1"
+    folder = Path(job_dir(str(tmp_path / "local"), "job-1"))
+    (folder / "file_pushes.jsonl").mkdir()
+    with pytest.raises(ConfigurationError, match="is not a regular file"):
+        push_file(local(tmp_path), "job-1", "tok", "a.txt", source, "text/plain")
     assert os.listdir(folder / "files") == []
-    assert not (folder / "file_pushes.jsonl").exists()
 
 
 def test_concurrent_pushes_of_one_name_never_overwrite(tmp_path: Path) -> None:
@@ -534,7 +573,10 @@ def test_fixture_edits_are_seen(tmp_path: Path) -> None:
         (b'{"charge_limit": true}', "positive integer"),
         (b'{"charge_limit": 2.5}', "positive integer"),
         (b'{"charge_limit": "3"}', "positive integer"),
-        (b'{"charge": {}, "charge_limit": 3}', 'both "charge" and "charge_limit"'),
+        (b'{"charge": {}, "charge_limit": 3}', "has both 'charge' and 'charge_limit'"),
+        (b'{"charge": {"ok": "yes"}}', "'charge.ok' in the fixtures file"),
+        (b'{"get_job": 3}', "'get_job' in the fixtures file"),
+        (b"[" * 100_000, "nested too deeply"),
     ],
 )
 def test_bad_fixtures_for_charge_are_configuration_errors(

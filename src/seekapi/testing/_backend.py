@@ -643,10 +643,14 @@ def _route(path: str) -> tuple[str, str] | None:
 def _resume_ledger(state: _JobState, entries: Iterable[LedgerEntry]) -> None:
     """Carry the charges of a ledger left by an earlier run over to a new job.
 
-    Each key stays billed, and a repeat of it gets the answer it would have got then:
-    the count just after it was billed, and whether that reached this job's limit.
+    ``entries`` come from the ledger's one rule (``seekapi._local.read_ledger``), which
+    local mode and ``seekapi run`` apply too, so all count the same total. Each key
+    stays billed, once, and a repeat of it gets the answer it would have got then: the
+    count just after it was billed, and whether that reached this job's limit.
     """
     for entry in entries:
+        if entry.idempotency_key in state.charge_replies:
+            continue  # billed once, whatever lists it twice
         state.metered_event_count += entry.count
         record: dict[str, object] = {"idempotency_key": entry.idempotency_key, "count": entry.count}
         if entry.justification is not None:  # null is what the ledger writes for none

@@ -8,14 +8,15 @@ import os
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .. import _local
+from .._local import read_ledger
 from .._settings import ENV_LOCAL_DIR, ENV_LOCAL_FIXTURES, ENV_LOCAL_MODE
 from ._backend import ReceivedFile
-from ._store import read_ledger
 
 __all__ = ["LocalJob", "LocalMode"]
 
@@ -45,6 +46,7 @@ class LocalMode:
         """The fixtures file (``SEEKAPI_LOCAL_FIXTURES``)."""
         self._inputs = self.directory.with_name(self.directory.name + ".inputs")
         self._lock = threading.Lock()
+        _INSTANCES.add(self)
         self._stamp = 0
         self._fixtures: dict[str, Any] = {}
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -112,6 +114,21 @@ class LocalMode:
 
     def __repr__(self) -> str:
         return f"LocalMode(directory={str(self.directory)!r})"
+
+
+# Every LocalMode, so that a forked child gets locks of its own (see _after_fork_in_child).
+_INSTANCES: weakref.WeakSet[LocalMode] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread of the parent at the fork would stay held for ever in
+    # the child, where that thread does not exist.
+    for local in list(_INSTANCES):
+        local._lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class LocalJob:
@@ -186,8 +203,9 @@ class LocalJob:
     @property
     def charges(self) -> list[dict[str, Any]]:
         """The ledger in order, one entry per key: ``idempotency_key``, ``count`` and
-        ``justification`` when one was given. Read as local mode reads it: a key on
-        more than one line counts once, and a damaged line not at all."""
+        ``justification`` when one was given. Read by the rule local mode, the emulator
+        and ``seekapi run`` all apply (``docs/local-mode.md``): a key on more than one
+        line counts once, and a damaged line not at all."""
         out = []
         for charge in read_ledger(self.directory / _local.CHARGES_FILE):
             entry: dict[str, Any] = {"idempotency_key": charge.idempotency_key}
