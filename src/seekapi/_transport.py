@@ -376,8 +376,10 @@ class Transport:
         ``reply_within``, when given, bounds the whole response (from the end of the
         upload to the last byte of the answer) on top of the deadline.
 
-        Raises :class:`AttemptFailed` when no complete response arrived, ``BodyTooLarge``
-        when the body exceeds ``max_body``, ``ValueError`` for an unusable URL or header.
+        Raises :class:`AttemptFailed` when no complete response arrived or the answer is
+        not valid HTTP/1.1 (see :mod:`._http11`), ``BodyTooLarge`` when the body exceeds
+        ``max_body``, ``ValueError`` for an unusable URL or header (before anything is
+        sent). A connection whose attempt failed is closed, never pooled.
         """
         target = _parse(request.url)
         for name, value in request.headers:
@@ -588,6 +590,7 @@ class Transport:
             started = started or exc.started
         elif isinstance(exc, _http11.ProtocolError):
             message = f"the server's answer is not valid HTTP: {exc}"
+            started = True  # bytes arrived: this is no connection that died while idle
         else:
             phase = "reading the response" if sent else "sending the request"
             message = f"connection failed while {phase}: {_reason(exc)}"
