@@ -455,20 +455,25 @@ class JobFiles:
             finally:
                 folder.close()
 
-    def record_charge(self, idempotency_key: str, count: int, line: bytes) -> tuple[bool, int]:
+    def record_charge(
+        self, idempotency_key: str, count: int, line: bytes, timeout: float | None = None
+    ) -> tuple[bool, int]:
         """Add ``line`` to the ledger unless ``idempotency_key`` is in it already.
 
         Returns whether it was added and the ledger's total afterwards. The ledger is
         locked (``flock``) and read again under the lock, so processes charging the same
         key at once record it once. A last line without its newline was left by a writer
-        that died mid-write (no writer holds the lock): it is cut off first.
+        that died mid-write (no writer holds the lock): it is cut off first. With a
+        ``timeout``, waiting longer than that for another process's lock raises
+        :class:`~seekapi.errors.DeadlineExceeded`.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
             folder = self._open()
             try:
                 fd = _open_ledger(folder)
                 try:
-                    locked = _lock_exclusively(fd)
+                    locked = _lock_exclusively(fd, deadline, self.charges)
                     try:
                         index = self._sync_ledger(fd)
                         size = os.fstat(fd).st_size
@@ -555,11 +560,12 @@ def _open_ledger(folder: _Dir) -> int:
         os.close(fd)  # removed or replaced just after it was opened: open the new one
 
 
-def _lock_exclusively(fd: int) -> bool:
+def _lock_exclusively(fd: int, deadline: float | None, where: str) -> bool:
     """Take the ledger's cross-process lock; False where the system or file system has none.
 
     Polled rather than blocking, so that an interruption at the job's deadline is not
-    held up by another process holding the lock.
+    held up by another process holding the lock, and so that ``deadline`` (a
+    ``time.monotonic()`` value) bounds the wait.
     """
     if fcntl is None:  # pragma: no cover - Windows
         return False
@@ -569,7 +575,17 @@ def _lock_exclusively(fd: int) -> bool:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             return True
         except BlockingIOError:
-            time.sleep(delay)
+            pause = delay
+            if deadline is not None:
+                pause = min(pause, deadline - time.monotonic())
+                if pause <= 0:
+                    from .errors import DeadlineExceeded
+
+                    raise DeadlineExceeded(
+                        f"charge: another process held the lock of the charge ledger {where!r}"
+                        " for the whole of the call's timeout"
+                    ) from None
+            time.sleep(pause)
             delay = min(delay * 2, 0.01)
         except OSError as exc:
             if exc.errno in _NO_FLOCK:
@@ -891,11 +907,15 @@ def charge(  # noqa: PLR0917 - called positionally, like the public API
     idempotency_key: str,
     count: int,
     justification: dict[str, object] | None,
+    *,
+    timeout: float | None = None,
 ) -> dict[str, object]:
     """Record the charge in the job's ledger and answer as the fixtures say.
 
     The caller has already checked the arguments (non-blank key, ``count >= 1``). A key
-    already in ``charges.jsonl`` is not recorded again. The answer is
+    already in ``charges.jsonl`` is not recorded again. ``timeout`` bounds the wait for
+    another process's lock on the ledger (:class:`~seekapi.errors.DeadlineExceeded`);
+    without it the call waits as long as the lock is held. The answer is
     ``fixtures["charge"]`` with the defaults for the fields it lacks (a fresh copy); or,
     with ``fixtures["charge_limit"]``, the ledger's total and whether it reached the
     limit; or else 1.0.5's ``{"ok": True, "metered_event_count": 0, "limit_reached":
@@ -915,7 +935,7 @@ def charge(  # noqa: PLR0917 - called positionally, like the public API
         }
     )
     _recorded, total = job_files(local.directory, job_uuid).record_charge(
-        idempotency_key, count, line
+        idempotency_key, count, line, timeout
     )
     if fixtures.charge is not None:
         return _copy_json(fixtures.charge)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from seekapi._local import (
     safe_name,
 )
 from seekapi._settings import LocalSettings
-from seekapi.errors import ConfigurationError, JSONValueError, UsageError
+from seekapi.errors import ConfigurationError, DeadlineExceeded, JSONValueError, UsageError
 
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 
@@ -736,6 +737,35 @@ def test_concurrent_charges_count_each_key_once(tmp_path: Path) -> None:
     records = lines(tmp_path / "local" / "job-1" / "charges.jsonl")
     assert sorted(str(r["idempotency_key"]) for r in records) == sorted(f"k{k}" for k in range(40))
     assert charge(settings, "job-1", "tok", "k0", 2, None)["metered_event_count"] == 80
+
+
+@pytest.mark.skipif(os.name != "posix", reason="needs flock")
+def test_charge_waits_for_another_process_lock_within_its_timeout(tmp_path: Path) -> None:
+    """The ledger lock is flock on charges.jsonl: a holder delays charge(), never forever."""
+    import fcntl
+
+    settings = local(tmp_path, {"charge_limit": 100})
+    ledger = Path(job_dir(settings.directory, "job-1")) / "charges.jsonl"
+    with open(ledger, "ab") as holder:
+        fcntl.flock(holder.fileno(), fcntl.LOCK_EX)  # another process's lock, as flock sees it
+        started = time.monotonic()
+        with pytest.raises(DeadlineExceeded, match="held the lock of the charge ledger"):
+            charge(settings, "job-1", "tok", "a", 1, None, timeout=0.3)
+        assert 0.3 <= time.monotonic() - started < 2
+        release = threading.Timer(0.2, fcntl.flock, (holder.fileno(), fcntl.LOCK_UN))
+        release.start()
+        assert charge(settings, "job-1", "tok", "a", 1, None)["metered_event_count"] == 1
+        release.join()
+    assert len(lines(ledger)) == 1
+
+
+def test_a_last_line_left_unfinished_is_cut_off_by_the_next_charge(tmp_path: Path) -> None:
+    """A line without its newline never counts; the next charge, holding the lock, drops it."""
+    settings = local(tmp_path, {"charge_limit": 100})
+    ledger = Path(job_dir(settings.directory, "job-1")) / "charges.jsonl"
+    ledger.write_text('{"idempotency_key": "a", "count": 2}\n{"idempotency_key": "b", "co', "utf-8")
+    assert charge(settings, "job-1", "tok", "c", 1, None)["metered_event_count"] == 3
+    assert [r["idempotency_key"] for r in lines(ledger)] == ["a", "c"]
 
 
 def test_unencodable_justification_writes_nothing(tmp_path: Path) -> None:
