@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import errno
 import hashlib
 import hmac
+import io
 import itertools
 import json
 import logging
+import math
 import os
 import secrets
 import selectors
@@ -66,6 +69,13 @@ _MAX_TEXT_PART = 64 * 1024
 _CHUNK = 64 * 1024
 _LINGER_SECONDS = 2.0
 _JOIN_SECONDS = 10.0
+_BODY_BYTES_PER_SECOND = 16 * 1024
+"""A body may take ``request_timeout`` seconds plus one second per this many bytes received."""
+_LOG_EVERY = 30.0
+"""The same resource warning is logged at most once in this many seconds."""
+_ACCEPT_BACKOFF = 0.1
+# accept() errors that mean "out of resources for now", not a bug: wait, then go on.
+_RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _FILL = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (_CHUNK // 36 + 1))[:_CHUNK]
 _ADMIN_PREFIX = "/v1/debug/"
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -414,12 +424,59 @@ class Job:
 _Outcome = Literal["keep", "close", "graceful", "reset"]
 
 
+class _RequestTimeout(TimeoutError):
+    """A request, or the wait for one, took longer than the emulator allows."""
+
+    def __init__(self, phase: str) -> None:
+        super().__init__(f"timed out waiting for {phase}")
+        self.phase = phase
+
+
+class _TimedReader(io.RawIOBase):
+    """The connection's incoming bytes; every receive ends by the current deadline.
+
+    :meth:`expect` sets the deadline for what is awaited next: a new request (idle), the
+    rest of a request head, or a body, whose deadline moves on with every byte received
+    (at :data:`_BODY_BYTES_PER_SECOND`), so a large upload that keeps moving is never
+    cut off while one that trickles is.
+    """
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+        self._deadline = math.inf
+        self._per_byte = 0.0
+        self.phase = "a request"
+
+    def expect(self, phase: str, seconds: float, *, per_byte: float = 0.0) -> None:
+        self.phase = phase
+        self._deadline = time.monotonic() + seconds
+        self._per_byte = per_byte
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise _RequestTimeout(self.phase)
+        self._sock.settimeout(left)
+        try:
+            got = self._sock.recv_into(buffer)
+        except TimeoutError:
+            raise _RequestTimeout(self.phase) from None
+        self._deadline += got * self._per_byte
+        return got
+
+
 class _Connection:
     """One accepted TCP connection and the thread serving it."""
 
-    def __init__(self, connection_id: int, sock: socket.socket) -> None:
+    def __init__(self, connection_id: int, sock: socket.socket, write_timeout: float) -> None:
         self.id = connection_id
         self.sock = sock
+        self.write_timeout = write_timeout
+        self.reader: _TimedReader | None = None
         self.rfile: BufferedReader | None = None
         self.thread: threading.Thread | None = None
         self.lock = threading.Lock()
@@ -429,6 +486,11 @@ class _Connection:
         self.closing = False
         self.closed = False
         self.done = threading.Event()
+
+    def sendall(self, data: bytes | bytearray | memoryview) -> None:
+        """Send ``data``; a client that stops reading for ``write_timeout`` s is dropped."""
+        self.sock.settimeout(self.write_timeout)
+        self.sock.sendall(data)
 
     def shutdown(self, how: int = socket.SHUT_RDWR) -> None:
         with self.lock:
@@ -667,6 +729,47 @@ def _is_loopback(host: str) -> bool:
     return host in _LOOPBACK_HOSTS or host.startswith("127.")
 
 
+def _check_seconds(name: str, value: object) -> float:
+    # Also refuses NaN: every comparison with NaN is false.
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ValueError(f"{name} must be a positive, finite number of seconds")
+    return float(value)
+
+
+def _refusal(message: str) -> bytes:
+    """A whole 503 answer that closes the connection, for a connection not served."""
+    body = json.dumps({"ok": False, "error": {"code": "unavailable", "message": message}}).encode(
+        "utf-8"
+    )
+    head = response_head(
+        503, [("Content-Type", "application/json")], length=len(body), keep_alive=False
+    )
+    return head + body
+
+
+class _RateLimitedLog:
+    """Warnings about running out of something: the first at once, then one per period."""
+
+    def __init__(self, period: float) -> None:
+        self._period = period
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def warning(self, key: str, message: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            last = self._last.get(key)
+            if last is not None and now - last < self._period:
+                self._skipped[key] = self._skipped.get(key, 0) + 1
+                return
+            self._last[key] = now
+            skipped = self._skipped.pop(key, 0)
+        if skipped:
+            message += f" ({skipped} more times since the last such message)"
+        _log.warning("%s", message)
+
+
 def _check_charge_limit(limit: int | None) -> None:
     if limit is not None and (type(limit) is not int or limit < 0):
         raise ValueError("charge_limit must be None or a whole number of units >= 0")
@@ -708,6 +811,16 @@ class Backend:
     when they reach the emulator under another name, such as
     ``http://host.docker.internal:8787``.
 
+    Limits, so that no client can starve it: a connection that carries no request for
+    ``idle_timeout`` seconds is closed; a request head must arrive within
+    ``request_timeout`` seconds of its first byte, and a body within
+    ``request_timeout`` seconds plus one second per 16 KiB received (otherwise 408 and
+    the connection is closed); a client that stops reading an answer for
+    ``request_timeout`` seconds is dropped. At most ``max_connections`` connections are
+    served at once: past that, a new connection is answered 503 and closed, and a
+    warning is logged (at most one every 30 seconds, as for running out of file
+    descriptors or threads).
+
     Status codes: 401 missing or wrong ``X-Internal-Secret``; 404 unknown path or job;
     405 wrong method; 415 a JSON endpoint called without ``Content-Type:
     application/json``; 400 a malformed body; 403 a well-formed body with the wrong
@@ -732,8 +845,18 @@ class Backend:
         charge_limit: int | None = None,
         max_json_bytes: int = 64 * 1024 * 1024,
         public_url: str | None = None,
+        idle_timeout: float = 30.0,
+        request_timeout: float = 10.0,
+        max_connections: int = 256,
     ) -> None:
         _check_charge_limit(charge_limit)
+        self._idle_timeout = _check_seconds("idle_timeout", idle_timeout)
+        self._request_timeout = _check_seconds("request_timeout", request_timeout)
+        if not _is_int(max_connections) or max_connections < 1:
+            raise ValueError("max_connections must be a whole number >= 1")
+        self._max_connections = max_connections
+        self._warnings = _RateLimitedLog(_LOG_EVERY)
+        self._spare_fd: int | None = None
         self._secret = secret
         self._host = host
         self._port = port
@@ -784,6 +907,7 @@ class Backend:
             listener.listen(128)
             listener.setblocking(False)
             self._wake_r, self._wake_w = socket.socketpair()
+            self._spare_fd = os.open(os.devnull, os.O_RDONLY)
             port = listener.getsockname()[1]
             self._bound = (self._host, port)
             scheme = "https" if self._ssl_context is not None else "http"
@@ -826,6 +950,10 @@ class Backend:
         for sock in (self._listener, self._wake_r, self._wake_w):
             if sock is not None:
                 sock.close()
+        if self._spare_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._spare_fd)
+            self._spare_fd = None
         with self._lock:
             connections = list(self._connections.values())
         for conn in connections:
@@ -906,7 +1034,11 @@ class Backend:
 
     @property
     def connections_accepted(self) -> int:
-        """How many TCP connections have been accepted since :meth:`start`."""
+        """How many TCP connections have been served since :meth:`start`.
+
+        Connections refused (past ``max_connections``, or for want of descriptors or
+        threads) are not counted.
+        """
         with self._lock:
             return self._connection_seq
 
@@ -1090,11 +1222,14 @@ class Backend:
                         sock, _addr = self._listener.accept()
                     except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                         continue
-                    except OSError:
+                    except OSError as exc:
                         if self._stop.is_set():
                             return
-                        self._internal_error()
-                        self._stop.wait(0.05)
+                        if exc.errno in _RESOURCE_ERRNOS:
+                            self._out_of_descriptors(exc)
+                        else:
+                            self._internal_error()
+                            self._stop.wait(0.05)
                         continue
                     self._start_connection(sock)
         except Exception:  # noqa: BLE001 - recorded in internal_errors for the test to see
@@ -1102,7 +1237,69 @@ class Backend:
         finally:
             selector.close()
 
+    def _out_of_descriptors(self, exc: OSError) -> None:
+        """accept() failed for want of descriptors or memory: refuse, warn, go on.
+
+        The descriptor kept in reserve is given up for a moment to accept the waiting
+        connection and refuse it at once, so clients are not left hanging in the
+        backlog; without one to give, wait a little before trying again.
+        """
+        reason = os.strerror(exc.errno) if exc.errno is not None else str(exc)
+        self._warnings.warning(
+            "accept",
+            f"the SeekAPI emulator cannot accept connections: {reason.lower()}"
+            f" ({errno.errorcode.get(exc.errno or 0, 'error')}); refusing new ones until"
+            " some close",
+        )
+        refused = False
+        if self._spare_fd is not None and self._listener is not None:
+            os.close(self._spare_fd)
+            self._spare_fd = None
+            try:
+                sock, _addr = self._listener.accept()
+            except OSError:
+                pass
+            else:
+                self._refuse(sock, "the emulator is out of file descriptors")
+                refused = True
+            with contextlib.suppress(OSError):
+                self._spare_fd = os.open(os.devnull, os.O_RDONLY)
+        if not refused:
+            self._stop.wait(_ACCEPT_BACKOFF)
+
+    @staticmethod
+    def _refuse(sock: socket.socket, message: str, *, plain: bool = True) -> None:
+        """Answer 503 and close, without blocking: the accept loop must not wait on it.
+
+        A TLS connection (``plain`` false) is closed without an answer.
+        """
+        if not plain:
+            sock.close()
+            return
+        with contextlib.suppress(OSError):
+            sock.setblocking(False)
+            # What the client already sent is read first, so that closing does not reset
+            # the connection before the client reads the answer.
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                for _ in range(16):
+                    if not sock.recv(_CHUNK):
+                        break
+            sock.send(_refusal(message))
+            sock.shutdown(socket.SHUT_WR)
+        sock.close()
+
     def _start_connection(self, raw: socket.socket) -> None:
+        plain = self._ssl_context is None
+        with self._lock:
+            serving = len(self._connections)
+        if serving >= self._max_connections:
+            self._warnings.warning(
+                "connections",
+                f"the SeekAPI emulator refused a connection: {serving} connections are"
+                f" open, the most it serves at once (max_connections={self._max_connections})",
+            )
+            self._refuse(raw, "the emulator serves no more connections at once", plain=plain)
+            return
         raw.setblocking(True)
         with contextlib.suppress(OSError):
             # Small replies (and dripped bytes) leave at once instead of waiting on Nagle.
@@ -1121,15 +1318,29 @@ class Backend:
                 sock.close()
                 return
             self._connection_seq += 1
-            conn = _Connection(self._connection_seq, sock)
-            self._connections[conn.id] = conn
+            conn = _Connection(self._connection_seq, sock, self._request_timeout)
             conn.thread = threading.Thread(
                 target=self._serve,
                 args=(conn,),
                 name=f"seekapi-backend-conn-{conn.id}",
                 daemon=True,
             )
-            conn.thread.start()
+            self._connections[conn.id] = conn
+            try:
+                conn.thread.start()
+            except RuntimeError as exc:  # "can't start new thread": out of memory or threads
+                del self._connections[conn.id]
+                self._connection_seq -= 1  # never served: its id is free again
+                failed: RuntimeError | None = exc
+            else:
+                failed = None
+        if failed is not None:
+            self._warnings.warning(
+                "threads",
+                f"the SeekAPI emulator cannot start a thread for a new connection ({failed});"
+                f" refusing it ({serving} connections are open)",
+            )
+            self._refuse(sock, "the emulator cannot serve another connection now", plain=plain)
 
     # -- serving a connection --------------------------------------------------------
 
@@ -1138,11 +1349,13 @@ class Backend:
         try:
             if isinstance(conn.sock, ssl.SSLSocket):
                 try:
+                    conn.sock.settimeout(self._request_timeout)
                     conn.sock.do_handshake()
                 except (OSError, ValueError) as exc:
                     _log.debug("connection %d: TLS handshake failed: %s", conn.id, exc)
                     return
-            conn.rfile = conn.sock.makefile("rb")
+            conn.reader = _TimedReader(conn.sock)
+            conn.rfile = BufferedReader(conn.reader)
             outcome = "keep"
             while outcome == "keep":
                 outcome = self._serve_one(conn)
@@ -1158,18 +1371,33 @@ class Backend:
 
     def _serve_one(self, conn: _Connection) -> _Outcome:
         assert conn.rfile is not None
+        assert conn.reader is not None
         with conn.lock:
             if conn.closing or self._stop.is_set():
                 return "close"
             conn.state = "idle"
+        conn.reader.expect("a request", self._idle_timeout)
         try:
-            line = conn.rfile.readline(65537)
+            # Waits for the first byte of a request (or takes one read ahead).
+            started = bool(conn.rfile.peek(1))
+        except _RequestTimeout:
+            _log.debug("connection %d: idle for %g s, closed", conn.id, self._idle_timeout)
+            started = False
         except (OSError, ValueError):
-            line = b""
+            started = False
         with conn.lock:
             conn.state = "busy"
             if conn.closing:
                 return "close"
+        if not started:
+            return "close"
+        conn.reader.expect("the request head", self._request_timeout)
+        try:
+            line = conn.rfile.readline(65537)
+        except _RequestTimeout as exc:
+            return self._timed_out(conn, exc)
+        except (OSError, ValueError):
+            return "close"
         if not line:
             return "close"
         if line in (b"\r\n", b"\n"):
@@ -1188,18 +1416,23 @@ class Backend:
         except ProtocolError as exc:
             self._send(conn, _error(exc.status, "bad_request", exc.message), keep=False)
             return "graceful"
+        except _RequestTimeout as exc:
+            return self._timed_out(conn, exc)
         index = self._record_start(head, conn.id, received_at)
         fault = self._take_fault(head.method, head.path)
         expects_continue = head.version == "HTTP/1.1" and "100-continue" in head.headers.tokens(
             "expect"
         )
 
-        def send_continue() -> None:
+        def start_body() -> None:
+            assert conn.reader is not None
+            per_byte = 1.0 / _BODY_BYTES_PER_SECOND
+            conn.reader.expect("the request body", self._request_timeout, per_byte=per_byte)
             if expects_continue:
-                conn.sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
+                conn.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
 
         try:
-            body = BodyReader.for_request(head, conn.rfile, send_continue)
+            body = BodyReader.for_request(head, conn.rfile, start_body)
         except ProtocolError as exc:
             response = _error(exc.status, "bad_request", exc.message)
             self._record_finish(index, b"", response.status, None)
@@ -1216,6 +1449,9 @@ class Backend:
             self._record_finish(index, body.captured, response.status, None)
             self._send(conn, response, keep=False)
             return "graceful"
+        except _RequestTimeout as exc:
+            self._record_finish(index, body.captured, 408, fault.kind if fault else None)
+            return self._timed_out(conn, exc)
         except (ClientGoneError, OSError):
             self._record_finish(index, body.captured, None, fault.kind if fault else None)
             raise
@@ -1225,6 +1461,20 @@ class Backend:
             self._record_finish(index, body.captured, response.status, None)
             self._send(conn, response, keep=False)
             return "graceful"
+
+    def _timed_out(self, conn: _Connection, exc: _RequestTimeout) -> _Outcome:
+        """Answer 408 to a request that did not arrive in time; the connection ends."""
+        _log.debug("connection %d: %s", conn.id, exc)
+        response = _error(
+            408,
+            "request_timeout",
+            f"{exc.phase} did not arrive within the emulator's time limit (request_timeout)",
+        )
+        try:
+            self._send(conn, response, keep=False)
+        except OSError:
+            return "close"
+        return "graceful"
 
     def _exchange(self, x: _Exchange) -> _Outcome:
         fault = x.fault
@@ -1298,14 +1548,14 @@ class Backend:
         pending = bytearray(head)
         for piece in frames:
             if len(pending) >= _CHUNK:
-                conn.sock.sendall(pending)
+                conn.sendall(pending)
                 pending = bytearray(piece)
             else:
                 pending += piece
         if keep:
             with conn.lock:
                 conn.state = "finishing"
-        conn.sock.sendall(pending)
+        conn.sendall(pending)
 
     def _send_drip(
         self, conn: _Connection, response: _Response, keep: bool, interval: float
@@ -1319,18 +1569,18 @@ class Backend:
                 if not first and self._stop.wait(interval):
                     return False
                 first = False
-                conn.sock.sendall(piece[i : i + 1])
+                conn.sendall(piece[i : i + 1])
         return True
 
     def _send_truncated(self, conn: _Connection, response: _Response, keep: bool) -> None:
         declared = max(response.length, 1)
         left = response.length // 2
         head = response_head(response.status, response.headers, length=declared, keep_alive=keep)
-        conn.sock.sendall(head)
+        conn.sendall(head)
         for piece in response.chunks:
             if left <= 0:
                 break
-            conn.sock.sendall(piece[:left])
+            conn.sendall(piece[:left])
             left -= len(piece)
 
     def _linger(self, conn: _Connection) -> None:
