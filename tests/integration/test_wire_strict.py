@@ -225,6 +225,19 @@ def test_ambiguous_answers_are_transport_errors_on_discarded_connections(
     assert all(n == 1 for n in server.connections), server.connections
 
 
+@pytest.mark.parametrize(
+    "name", ["status +20", "chunk size 0xb", "coding gzip", "a length of 5000 digits"]
+)
+def test_get_input_refuses_them_as_an_input_transport_error(
+    raw_server: Callable[..., RawServer], name: str
+) -> None:
+    """For the input, a refused answer is an InputTransportError, as every transport failure."""
+    server = raw_server(REFUSED[name], "close")
+    event = {"job_uuid": "j", "execution_token": "t", "input_presigned_url": f"{server.url}/in"}
+    with pytest.raises(errors.InputTransportError, match="not valid HTTP"):
+        seekapi.get_input(event, timeout=1)
+
+
 KEPT_OPEN = ["status +20", "HTTP/1.10", "chunk size 0xb", "coding gzip, chunked"]
 
 
