@@ -103,6 +103,9 @@ class _Target:
 def _job_url(api_base: str, job_uuid: str, suffix: str) -> str:
     from urllib.parse import quote
 
+    from ._settings import check_api_base
+
+    check_api_base(api_base)
     # A job id is one path segment: nothing in it may change the path it addresses.
     if job_uuid in (".", "..") or any(ord(c) < 0x20 or c == "\x7f" for c in job_uuid):
         raise UsageError("job_uuid is not a usable job id")

@@ -3,17 +3,34 @@
 A call gets a :class:`Budget`: an overall deadline (its ``timeout``, and under ``run()``
 the job's deadline too), a limit on each stall (no byte moving), and a limit on
 connection set-up. For the JSON calls the stall and set-up limits are half the call's
-``timeout`` (at least 1 s), so an attempt that hangs leaves time for another.
+``timeout`` (at least 1 s), so an attempt that hangs leaves time for another. A
+``timeout`` of :data:`NO_LIMIT_SECONDS` or more (or one too large for a float) means no
+limit, like ``None``.
 
-Retries: see :mod:`seekapi._retry` for which calls may be repeated and why. Between
-attempts the client waits with jittered exponential backoff, or what ``Retry-After``
-asks; it fails at once, without sleeping, when that wait would not fit before the
-deadline. A connection taken from the pool that turns out dead before any answer is
-replaced at once, without counting as a failed attempt.
+Retries: see :mod:`seekapi._retry` for which calls may be repeated, for how long, and
+why. Between attempts the client waits with jittered exponential backoff, or what
+``Retry-After`` asks; it fails at once, without sleeping, when a ``Retry-After`` wait
+would not fit before the deadline. A connection taken from the pool that turns out dead
+before any answer is replaced at once, without counting as a failed attempt.
+
+Replies: a 2xx reply to a backend call that is not a JSON object (not JSON, nested too
+deeply to parse, a list...) does not fail the call, because the backend took the
+request: ``push_data``, ``push_file`` and ``register_request_id`` return
+``{"ok": True}``, ``charge`` returns ``{"ok": True, "metered_event_count": 0,
+"limit_reached": False}`` (the charge was billed; raising would make the worker think it
+was not), and a warning is logged once per process for each call kind.
 
 Redirects: a ``POST`` is never redirected (a 3xx is an error, so the internal secret
 never travels to another origin); the input ``GET`` carries no SDK credentials and
 follows at most :data:`MAX_REDIRECTS` redirects to http or https URLs.
+
+Messages never hold a secret: see :mod:`seekapi._redact` for how server text is shown.
+
+Lambda SnapStart: when ``snapshot_restore_py`` can be imported (under SnapStart, or
+already imported by the runtime or the worker), the default client registers an
+after-restore hook with it when it is created. The hook drops pooled
+connections (their peers are gone after a restore) and reseeds the retry jitter (every
+copy restored from one snapshot would otherwise draw the same waits).
 """
 
 from __future__ import annotations
@@ -25,22 +42,31 @@ import os
 import time
 from contextvars import ContextVar
 
-from ._redact import display_url, mask_signing_details, query_secrets, scrub
-from ._retry import Deadline, Replay, RetryPolicy, parse_retry_after
-from .errors import DeadlineExceeded, HTTPStatusError, InvalidResponseError, TransportError
+from ._redact import display_url, query_secrets, scrub
+from ._retry import LAST_ATTEMPT_SECONDS, Deadline, Replay, RetryPolicy, parse_retry_after
+from .errors import (
+    DeadlineExceeded,
+    HTTPStatusError,
+    InvalidResponseError,
+    SeekAPIError,
+    TransportError,
+)
 
 # typing and dataclasses cost milliseconds to import, on a Lambda's first call.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import random
     import ssl
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from ._transport import Request, Response, StreamBody, Transport
+    from .errors import ConfigurationError
 
 MAX_REDIRECTS = 5
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 """Cap on a backend reply: the platform answers small JSON objects."""
-_EXCERPT_CHARS = 300
+NO_LIMIT_SECONDS = 1e9
+"""A ``timeout`` this long (about 32 years) or longer means no limit."""
 
 job_deadline: ContextVar[Deadline | None] = ContextVar("seekapi_job_deadline", default=None)
 """The deadline of the job being run by ``run()``; every call in it is bounded by it too."""
@@ -90,10 +116,13 @@ def _seconds(timeout: float | None) -> float:
         from .errors import UsageError
 
         raise UsageError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    if math.isnan(timeout) or timeout <= 0:
+    # Compared before any conversion: an int beyond a float's range must not overflow.
+    if not timeout > 0:  # also NaN
         from .errors import UsageError
 
         raise UsageError("timeout must be a positive number of seconds")
+    if timeout >= NO_LIMIT_SECONDS:
+        return math.inf
     return float(timeout)
 
 
@@ -115,10 +144,13 @@ class Client:
         self.retry = retry or RetryPolicy()
         self.clock = clock
         self._sleep = sleep
+        self.jitter: random.Random | None = None
+        """The generator of backoff waits when ``rand`` was not given (see :meth:`reseed`)."""
         if rand is None:
             import random
 
-            rand = random.random
+            self.jitter = random.Random()  # noqa: S311 - for waits, not for secrets
+            rand = self.jitter.random
         self._rand = rand
         self._wall = wall_clock
         self._transport: Transport = Transport(ssl_context=ssl_context, clock=clock)
@@ -126,6 +158,13 @@ class Client:
     def close(self) -> None:
         """Close pooled connections."""
         self._transport.close()
+
+    def after_restore(self) -> None:
+        """Forget what a snapshot froze: pooled connections, whose peers are gone, and the
+        jitter's state, which every copy restored from the snapshot would share."""
+        self._transport.close()
+        if self.jitter is not None:
+            self.jitter.seed()  # from the system's randomness, different in each copy
 
     # -- the calls --------------------------------------------------------------------
 
@@ -138,14 +177,21 @@ class Client:
         budget: Budget,
         replay: Replay,
         hide: Sequence[str] = (),
+        accepted_reply: Mapping[str, object] | None = None,
     ) -> dict[str, object]:
-        """POST a JSON body to the backend; return its JSON object reply."""
+        """POST a JSON body to the backend; return its JSON object reply.
+
+        A 2xx reply that is not a JSON object gives a copy of ``accepted_reply`` (by
+        default the one for the backend endpoint ``url`` names, see the module) and a
+        warning; for a URL that is no backend endpoint it raises
+        :class:`~seekapi.errors.InvalidResponseError`.
+        """
         from ._transport import Request
 
         headers = (("Content-Type", "application/json"), ("X-Internal-Secret", secret))
         request = Request("POST", url, headers, body)
         response = self._send_for_reply(request, budget, replay, (secret, *hide))
-        return _json_reply(response, request, (secret, *hide))
+        return _json_reply(response, request, (secret, *hide), accepted_reply)
 
     def post_stream(
         self,
@@ -156,13 +202,15 @@ class Client:
         budget: Budget,
         replay: Replay,
         hide: Sequence[str] = (),
+        accepted_reply: Mapping[str, object] | None = None,
     ) -> dict[str, object]:
-        """POST a streamed body (a file upload); return the JSON object reply."""
+        """POST a streamed body (a file upload); return the JSON object reply (as
+        :meth:`post_json` does)."""
         from ._transport import Request
 
         request = Request("POST", url, (("X-Internal-Secret", secret),), body)
         response = self._send_for_reply(request, budget, replay, (secret, *hide))
-        return _json_reply(response, request, (secret, *hide))
+        return _json_reply(response, request, (secret, *hide), accepted_reply)
 
     def get(self, url: str, *, budget: Budget, max_body: int) -> Response:
         """GET ``url`` (no SDK credentials), following redirects; return a 2xx response.
@@ -227,9 +275,11 @@ class Client:
 
         policy = self.retry
         deadline = budget.deadline
+        bounded = math.isfinite(deadline.at)
         where = display_url(request.url)
         attempt = 0
         replaced_stale = False
+        sent = False  # whether any attempt may have delivered the whole request
         while True:
             attempt += 1
             if deadline.expired():
@@ -239,7 +289,7 @@ class Client:
                     method=request.method,
                     where=where,
                     attempts=attempt - 1,
-                    request_sent=attempt > 1,
+                    request_sent=sent,
                 )
             try:
                 response = self._transport.send(
@@ -250,7 +300,13 @@ class Client:
                     max_body=max_body,
                     reply_within=budget.reply,
                 )
+            except ValueError as exc:
+                if isinstance(exc, SeekAPIError):  # a bad proxy variable, say
+                    raise
+                # The URL or a header cannot be sent at all (a line break in the secret...).
+                raise _unusable_request(request, exc, secrets) from None
             except AttemptFailed as failure:
+                sent = sent or failure.request_sent
                 stale = failure.reused and not failure.response_started and not failure.timed_out
                 allowed = policy.may_retry_failure(request_sent=failure.request_sent, replay=replay)
                 if stale and allowed and not replaced_stale:
@@ -262,69 +318,131 @@ class Client:
                     failure.deadline
                     or failure.permanent
                     or not allowed
-                    or attempt >= policy.max_attempts
+                    or not policy.may_try_again(attempt, replay, bounded=bounded)
                 ):
                     raise _transport_error(
-                        failure, request.method, where, attempt, secrets
+                        failure, request.method, where, attempt, secrets, url=request.url, sent=sent
                     ) from failure
-                wait = policy.backoff(attempt, self._rand)
-                reason = scrub(str(failure), secrets)
+                wait = _fit(policy.backoff(attempt, self._rand), deadline, drawn=True)
+                if wait is None:
+                    raise _out_of_time(
+                        request, attempt, scrub(str(failure), secrets), sent
+                    ) from failure
             else:
+                sent = True
                 status = response.status
                 if 200 <= status < 300 or (redirects and 300 <= status < 400):
                     return response
-                if not policy.may_retry_status(status, replay) or attempt >= policy.max_attempts:
+                if not policy.may_retry_status(status, replay) or not policy.may_try_again(
+                    attempt, replay, bounded=bounded
+                ):
                     raise _status_error(response, request, attempt, secrets)
-                asked = parse_retry_after(response.header("Retry-After"), self._wall())
-                if asked is not None:
-                    may_wait = min(
-                        policy.max_retry_after, deadline.remaining(), budget.reply or math.inf
-                    )
-                    if asked >= may_wait:
-                        raise _status_error(
-                            response,
-                            request,
-                            attempt,
-                            secrets,
-                            note=f"the server asked to retry after {asked:g} s, more than the"
-                            f" {may_wait:.1f} s this call may still wait",
-                        )
-                    wait = asked
+                asked = self._retry_after(response, request, attempt, secrets, budget)
+                if asked is None:
+                    wait = _fit(policy.backoff(attempt, self._rand), deadline, drawn=True)
                 else:
-                    wait = policy.backoff(attempt, self._rand)
-                reason = f"HTTP {status}"
-            if wait >= deadline.remaining():
-                raise DeadlineExceeded(
-                    f"{request.method} {where}: {reason}; no time left to retry within the"
-                    f" time budget after {attempt} attempt(s)",
-                    method=request.method,
-                    where=where,
-                    attempts=attempt,
-                )
+                    wait = _fit(asked, deadline, drawn=False)
+                if wait is None:
+                    # The answer says more than "out of time" would: its status and body.
+                    raise _status_error(
+                        response,
+                        request,
+                        attempt,
+                        secrets,
+                        note="no time left to retry within the time budget",
+                    )
             if wait > 0:
                 self._sleep(wait)
 
+    def _retry_after(
+        self,
+        response: Response,
+        request: Request,
+        attempt: int,
+        secrets: Sequence[str],
+        budget: Budget,
+    ) -> float | None:
+        """The wait a ``Retry-After`` asks for (``None`` without one); raises the status
+        error at once when the call cannot wait that long."""
+        asked = parse_retry_after(response.header("Retry-After"), self._wall())
+        if asked is None:
+            return None
+        may_wait = min(
+            self.retry.max_retry_after, budget.deadline.remaining(), budget.reply or math.inf
+        )
+        if asked >= may_wait:
+            raise _status_error(
+                response,
+                request,
+                attempt,
+                secrets,
+                note=f"the server asked to retry after {asked:g} s, more than the"
+                f" {may_wait:.1f} s this call may still wait",
+            )
+        return asked
+
+
+def _fit(wait: float, deadline: Deadline, *, drawn: bool) -> float | None:
+    """``wait`` if an attempt with at least ``LAST_ATTEMPT_SECONDS`` can follow it before
+    ``deadline``, else ``None``.
+
+    A ``drawn`` (jittered) wait that would leave too little time is shortened to half the
+    time left, so the end of a budget still gets an attempt; a wait the server asked for
+    is kept as it is.
+    """
+    left = deadline.remaining()
+    if drawn and left - wait < LAST_ATTEMPT_SECONDS:
+        wait = left / 2
+    return wait if left - wait >= LAST_ATTEMPT_SECONDS else None
+
+
+def _out_of_time(request: Request, attempts: int, reason: str, sent: bool) -> DeadlineExceeded:
+    where = display_url(request.url)
+    return DeadlineExceeded(
+        f"{request.method} {where}: {reason}; no time left to retry within the time budget"
+        f" after {attempts} attempt(s)",
+        method=request.method,
+        where=where,
+        attempts=attempts,
+        request_sent=sent,
+    )
+
+
+def _unusable_request(
+    request: Request, exc: ValueError, secrets: Sequence[str]
+) -> ConfigurationError:
+    from .errors import ConfigurationError
+
+    where = display_url(request.url)
+    return ConfigurationError(f"{request.method} {where}: {scrub(str(exc), secrets)}")
+
+
+def _hidden(url: str, secrets: Sequence[str]) -> tuple[str, ...]:
+    """Everything to keep out of a message about a request to ``url``."""
+    from ._proxy import credentials_for
+
+    return (*secrets, *credentials_for(url))
+
 
 def _transport_error(
-    failure: Exception, method: str, where: str, attempts: int, secrets: Sequence[str]
+    failure: Exception,
+    method: str,
+    where: str,
+    attempts: int,
+    secrets: Sequence[str],
+    *,
+    url: str = "",
+    sent: bool | None = None,
 ) -> TransportError:
     from ._transport import AttemptFailed
 
     assert isinstance(failure, AttemptFailed)
-    message = f"{method} {where}: {scrub(str(failure), secrets)}"
+    message = f"{method} {where}: {scrub(str(failure), _hidden(url, secrets))}"
     if attempts > 1:
         message += f" (after {attempts} attempts)"
     cls = DeadlineExceeded if failure.deadline else TransportError
-    return cls(
-        message, method=method, where=where, attempts=attempts, request_sent=failure.request_sent
-    )
-
-
-def _excerpt(body: bytes | bytearray, secrets: Sequence[str]) -> str:
-    # Scrub the whole (bounded) body before cutting, so no secret is cut in half first.
-    text = bytes(body[: _EXCERPT_CHARS * 16]).decode("utf-8", "replace")
-    text = scrub(mask_signing_details(text), secrets)
-    return " ".join(text.split())[:_EXCERPT_CHARS]
+    request_sent = failure.request_sent if sent is None else sent
+    return cls(message, method=method, where=where, attempts=attempts, request_sent=request_sent)
 
 
 def _status_error(
@@ -335,9 +453,12 @@ def _status_error(
     *,
     note: str = "",
 ) -> HTTPStatusError:
+    from ._redact import clean_text, excerpt
+
     where = display_url(request.url)
-    excerpt = _excerpt(response.body, secrets)
-    reason = scrub(response.reason, secrets)
+    hidden = _hidden(request.url, secrets)
+    shown = excerpt(response.body, hidden)
+    reason = clean_text(response.reason, hidden)
     message = f"{request.method} {where} answered HTTP {response.status} {reason}".rstrip()
     if 300 <= response.status < 400:
         message += " (redirects are not followed for this call)"
@@ -345,35 +466,98 @@ def _status_error(
         message += f"; {note}"
     if attempts > 1:
         message += f" (after {attempts} attempts)"
-    if excerpt:
-        message += f": {excerpt}"
+    if shown:
+        message += f": {shown}"
     return HTTPStatusError(
         message,
         status=response.status,
         method=request.method,
         where=where,
-        body_excerpt=excerpt,
+        body_excerpt=shown,
         attempts=attempts,
     )
 
 
-def _json_reply(response: Response, request: Request, secrets: Sequence[str]) -> dict[str, object]:
+# What a backend endpoint's call returns when its 2xx reply cannot be read: the backend
+# took the request, so the call must not fail. For a charge, the defaults local mode gives.
+_ACCEPTED_REPLIES: dict[str, dict[str, object]] = {
+    "/push": {"ok": True},
+    "/push/file": {"ok": True},
+    "/worker-request-id": {"ok": True},
+    "/charge": {"ok": True, "metered_event_count": 0, "limit_reached": False},
+}
+_JOBS_PATH = "/v1/internal/jobs/"
+
+_warned: set[str] = set()
+_warned_lock = _thread.allocate_lock()
+
+
+def _endpoint(url: str) -> str | None:
+    path = url.partition("?")[0].partition("#")[0]
+    if _JOBS_PATH not in path:
+        return None
+    tail = path.rpartition(_JOBS_PATH)[2].partition("/")[2]
+    suffix = "/" + tail
+    return suffix if suffix in _ACCEPTED_REPLIES else None
+
+
+def _parse_object(body: bytes | bytearray) -> dict[str, object] | None:
+    try:
+        value = json.loads(body)
+    except (ValueError, RecursionError):  # deep nesting is a RecursionError, not ValueError
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _json_reply(
+    response: Response,
+    request: Request,
+    secrets: Sequence[str],
+    accepted: Mapping[str, object] | None = None,
+) -> dict[str, object]:
     body = response.body
     if not body.strip():
         return {"ok": True}
-    try:
-        value = json.loads(body)
-    except ValueError as exc:
-        raise InvalidResponseError(
-            f"{request.method} {display_url(request.url)} answered HTTP {response.status}"
-            f" with a body that is not JSON: {_excerpt(body, secrets)}"
-        ) from exc
-    if not isinstance(value, dict):
-        raise InvalidResponseError(
-            f"{request.method} {display_url(request.url)} answered HTTP {response.status}"
-            f" with JSON that is not an object: {_excerpt(body, secrets)}"
-        )
-    return value
+    value = _parse_object(body)
+    if value is not None:
+        return value
+    # Built outside any except clause: a JSONDecodeError keeps the whole body (.doc), and
+    # must not travel as the context of what is raised or logged.
+    from ._redact import excerpt
+
+    where = display_url(request.url)
+    shown = excerpt(body, _hidden(request.url, secrets))
+    problem = (
+        f"{request.method} {where} answered HTTP {response.status} with a body that is not"
+        f" a JSON object ({len(body)} bytes: {shown})"
+    )
+    endpoint = _endpoint(request.url)
+    if accepted is None and endpoint is not None:
+        accepted = _ACCEPTED_REPLIES[endpoint]
+    if accepted is None:
+        raise InvalidResponseError(problem)
+    reply = dict(accepted)
+    _warn_once(
+        endpoint or where,
+        f"seekapi: {problem}; the backend took the request, so the call returns {reply!r}",
+    )
+    return reply
+
+
+def _warn_once(key: str, message: str) -> None:
+    with _warned_lock:
+        if key in _warned:
+            seen = True
+        else:
+            _warned.add(key)
+            seen = False
+    import logging
+
+    logger = logging.getLogger("seekapi")
+    if seen:
+        logger.debug(message)
+    else:
+        logger.warning(message)
 
 
 # -- the default client: one per process, so a warm Lambda reuses its connections ----
@@ -391,7 +575,49 @@ def default_client() -> Client:
             client = _default
             if client is None:
                 client = _default = Client()
+                _register_restore_hook()
     return client
+
+
+_restore_hook_module: object | None = None
+"""The ``snapshot_restore_py`` module the after-restore hook was registered with."""
+
+
+def _register_restore_hook() -> None:
+    """Under Lambda SnapStart, have restored copies drop connections and reseed the jitter.
+
+    ``snapshot_restore_py`` is used when it is already imported, or imported when
+    ``AWS_LAMBDA_INITIALIZATION_TYPE`` is ``snap-start`` (it imports typing: milliseconds
+    that a cold start elsewhere need not pay). Only here, when the default client is
+    made: ``import seekapi`` never looks for it. Registered once per process.
+    """
+    global _restore_hook_module  # noqa: PLW0603
+    import sys
+
+    module = sys.modules.get("snapshot_restore_py")
+    if module is None:
+        if os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") != "snap-start":
+            return
+        try:
+            module = __import__("snapshot_restore_py")
+        except ImportError:
+            return
+    if module is _restore_hook_module:
+        return
+    register = getattr(module, "register_after_restore", None)
+    if not callable(register):
+        return
+    try:
+        register(_after_restore)
+    except Exception:  # noqa: BLE001 - SnapStart support must never break a call
+        return
+    _restore_hook_module = module
+
+
+def _after_restore() -> None:
+    client = _default
+    if client is not None:
+        client.after_restore()
 
 
 def reset_default_client() -> None:
@@ -402,6 +628,8 @@ def reset_default_client() -> None:
     global _default
     with _default_lock:
         client, _default = _default, None
+    with _warned_lock:
+        _warned.clear()
     if client is not None:
         client.close()
 

@@ -18,6 +18,9 @@ the same rules:
   becomes a ``Proxy-Authorization: Basic`` header. Only ``http://`` proxies are
   supported; https requests go through them in a ``CONNECT`` tunnel.
 
+Proxy credentials are secrets: :func:`credentials_for` gives the forms of them that the
+client keeps out of every message (a proxy's error page may echo them).
+
 Parsed values are cached by the variables' text, so a lookup per request costs a few
 microseconds while a change to the environment takes effect on the next call.
 """
@@ -30,7 +33,7 @@ from functools import lru_cache
 
 from .errors import ConfigurationError
 
-__all__ = ["Proxy", "proxy_for"]
+__all__ = ["Proxy", "credentials_for", "proxy_for"]
 
 _DEFAULT_PORT = 80
 _SCHEME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
@@ -100,6 +103,35 @@ def proxy_for(
     if no_proxy is not None and _bypass(_no_proxy_rules(no_proxy[1]), host, port):
         return None
     return _parse_proxy_url(*picked)
+
+
+def credentials_for(url: str, environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The credentials of the proxy a request to ``url`` goes through, in the forms a proxy
+    may echo them in: the ``Basic`` token, ``user:password``, the password and the user
+    name. Empty when the request goes direct or the proxy has no credentials.
+
+    Never raises: it is used while an error message is built.
+    """
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        port = parts.port or (443 if scheme == "https" else 80)
+        proxy = proxy_for(scheme, parts.hostname or "", port, environ)
+    except (ValueError, ConfigurationError):
+        return ()
+    if proxy is None or not proxy.authorization:
+        return ()
+    import binascii
+
+    token = proxy.authorization.partition(" ")[2]
+    try:
+        pair = binascii.a2b_base64(token).decode("utf-8", "replace")
+    except binascii.Error:
+        return (token,)
+    user, _, password = pair.partition(":")
+    return tuple(value for value in (token, pair, password, user) if value)
 
 
 def _pick(

@@ -15,6 +15,21 @@ call                   replay       why
                                     body was sent, or the status says the request was not taken
                                     (408, 425, 429, 503)
 =====================  ===========  ==========================================================
+
+How long to go on: a call that may always be replayed is retried for as long as its
+time budget (its ``timeout``, and the job's deadline) allows, with no count of attempts:
+a charge whose answers keep getting lost is sent again until one arrives or the time is
+up. A call without any deadline (``timeout=None`` outside ``run()``), and ``push_file``
+(whose ``timeout`` bounds each stall, not the whole upload), make at most
+``max_attempts`` attempts (4).
+
+The wait after failed attempt ``n`` is drawn uniformly from
+``[0, min(backoff_max, backoff_base * 2**(n - 1))]`` (0.1 s doubling, at most 2 s: "full
+jitter", so workers that fail together do not retry in step). A ``Retry-After`` from the
+server replaces it; when that would not fit in the time left the call fails at once. No
+attempt is started with less than :data:`LAST_ATTEMPT_SECONDS` left: a drawn wait that
+would leave less is shortened to half the time left, so the end of a budget still gets
+an attempt, and when even that leaves too little the call fails.
 """
 
 from __future__ import annotations
@@ -22,6 +37,9 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
+
+LAST_ATTEMPT_SECONDS = 0.1
+"""No attempt after the first is started with less time than this left."""
 
 # Statuses that say "try again": timeouts, rate limits, and gateway/server faults.
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -38,12 +56,13 @@ class Replay(enum.Enum):
 
 
 class RetryPolicy:
-    """How many attempts, and how long to wait between them.
+    """When to try again, and how long to wait between attempts.
 
     The wait before attempt ``n + 1`` is drawn uniformly from
     ``[0, min(backoff_max, backoff_base * 2**(n - 1))]`` ("full jitter"), so many workers
     failing together do not retry in step. A ``Retry-After`` from the server replaces it.
-    ``max_retry_after`` caps the ``Retry-After`` wait a call accepts.
+    ``max_retry_after`` caps the ``Retry-After`` wait a call accepts. ``max_attempts``
+    bounds the calls that do not retry until their deadline (see :meth:`may_try_again`).
     """
 
     # A plain class, not a dataclass: importing dataclasses slows a cold start.
@@ -77,9 +96,21 @@ class RetryPolicy:
         """True when a failed attempt (no answer) may be followed by another one."""
         return replay is Replay.ALWAYS or not request_sent
 
+    def may_try_again(self, attempts: int, replay: Replay, *, bounded: bool) -> bool:
+        """True when another attempt may follow ``attempts`` failed ones, time permitting.
+
+        A call that may always be replayed and has a deadline (``bounded``) goes on until
+        the deadline; any other call stops after ``max_attempts``.
+        """
+        if replay is Replay.ALWAYS and bounded:
+            return True
+        return attempts < self.max_attempts
+
     def backoff(self, attempt: int, rand: Callable[[], float]) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0 ** (attempt - 1))
+        # The exponent is bounded: a float power overflows past 2**1023.
+        doubling = 2.0 ** min(max(attempt - 1, 0), 64)
+        ceiling = min(self.backoff_max, self.backoff_base * doubling)
         return float(ceiling * rand())
 
 

@@ -104,3 +104,114 @@ def max_input_bytes(environ: Mapping[str, str] | None = None) -> int:
     if value <= 0:
         raise ConfigurationError(f"{ENV_MAX_INPUT_BYTES} must be a positive integer of bytes")
     return value
+
+
+# -- the backend's base URL ------------------------------------------------------------------
+
+_usable_bases: dict[str, None] = {}
+"""Base URLs already found usable: a worker calls with the same one over and over."""
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._")
+
+
+def check_api_base(api_base: str) -> None:
+    """Raise :class:`~seekapi.errors.ConfigurationError` unless ``api_base`` is a usable base
+    URL for the backend.
+
+    Usable: ``http://`` or ``https://`` (any case), a host (a DNS name, an internationalised
+    name that IDNA can encode, an IPv4 address, or an IPv6 address in brackets), an
+    optional port from 1 to 65535 and an optional ASCII path, which becomes a prefix of
+    every call's path. Refused: any other scheme, user info (``user:password@``), a ``?``
+    or ``#`` anywhere (the call would go to another path), spaces, control characters or
+    backslashes, an empty host, a non-numeric port. The message says what is wrong
+    without showing the value, which may hold credentials.
+    """
+    if api_base in _usable_bases:
+        return
+    problem = _api_base_problem(api_base)
+    if problem:
+        raise ConfigurationError(
+            f"{ENV_API_BASE} (the context's api_base) is not a usable backend URL: {problem}"
+        )
+    if len(_usable_bases) >= 32:
+        _usable_bases.clear()
+    _usable_bases[api_base] = None
+
+
+def _api_base_problem(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return "it must start with http:// or https://"
+    if scheme.lower() not in ("http", "https"):
+        if scheme.isascii() and scheme.isalnum() and len(scheme) <= 10:
+            return f"the scheme must be http or https, not {scheme.lower()!r}"
+        return "the scheme must be http or https"
+    if "?" in url or "#" in url:
+        return "it holds a '?' or '#'; give the base URL alone, without a query or fragment"
+    if any(c <= " " or c == "\x7f" for c in url):
+        return "it holds a space or a control character"
+    if "\\" in url:
+        return "it holds a backslash"
+    authority, _, path = rest.partition("/")
+    if "@" in authority:
+        return (
+            "it holds user info (user:password@); the backend is authenticated with"
+            f" {ENV_SECRET} instead"
+        )
+    problem = _authority_problem(authority)
+    if problem:
+        return problem
+    if not path.isascii():
+        return "its path holds characters that are not ASCII; percent-encode them"
+    return ""
+
+
+def _authority_problem(authority: str) -> str:
+    port = ""
+    if authority.startswith("["):
+        close = authority.find("]")
+        if close < 0:
+            return "an IPv6 host's '[' is not closed"
+        host, after = authority[1:close], authority[close + 1 :]
+        if after and not after.startswith(":"):
+            return "there is text after the IPv6 host's ']'"
+        port = after[1:]
+        import ipaddress
+
+        try:
+            # A zone id ("%25eth0") is refused too: no backend is reached by one.
+            ipaddress.IPv6Address(host if "%" not in host else "-")
+        except ValueError:
+            return "the host in brackets is not an IPv6 address"
+    else:
+        host, _, port = authority.partition(":")
+        if not host:
+            return "it has no host"
+        if ":" in port:
+            return "its host holds a ':' (an IPv6 address must be written in brackets)"
+        problem = _name_problem(host)
+        if problem:
+            return problem
+    if authority.endswith(":") or (port and not _is_port(port)):
+        return "the port must be a number from 1 to 65535"
+    return ""
+
+
+def _name_problem(host: str) -> str:
+    if "[" in host or "]" in host:
+        return "its host holds a '[' or ']' outside an IPv6 address"
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            return "its host is not a valid internationalised domain name"
+    if not _NAME_CHARS.issuperset(host):
+        return "its host holds characters a host name cannot have"
+    labels = host[:-1].split(".") if host.endswith(".") else host.split(".")
+    if len(host) > 253 or any(not 0 < len(label) <= 63 for label in labels):
+        return "its host has an empty or over-long part between dots"
+    return ""
+
+
+def _is_port(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 5 and 0 < int(text) <= 65535

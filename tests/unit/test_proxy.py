@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from seekapi._proxy import Proxy, proxy_for
+from seekapi._proxy import Proxy, credentials_for, proxy_for
 from seekapi.errors import ConfigurationError
 
 
@@ -375,3 +375,35 @@ def test_lookup_is_fast() -> None:
         proxy_for("https", "api.example.com", 443, env)
     per_call = (time.perf_counter() - start) / calls
     assert per_call < 50e-6
+
+
+def test_credentials_for_gives_every_form_of_the_proxy_credentials() -> None:
+    """The Basic token, user:password, the password and the user, for messages to hide."""
+    env = {"HTTPS_PROXY": "http://bob:s3cr%2Ft@proxy:3128"}
+    token = base64.b64encode(b"bob:s3cr/t").decode()
+    assert credentials_for("https://api.example.com/v1/x", env) == (
+        token,
+        "bob:s3cr/t",
+        "s3cr/t",
+        "bob",
+    )
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {},
+        {"HTTPS_PROXY": "http://proxy:3128"},
+        {"HTTPS_PROXY": "http://bob:pw@proxy:3128", "NO_PROXY": "example.com"},
+        {"HTTP_PROXY": "http://bob:pw@proxy:3128"},
+        {"HTTPS_PROXY": "http://bob:pw@proxy:notaport"},
+    ],
+)
+def test_credentials_for_is_empty_without_credentials_in_use(env: dict[str, str]) -> None:
+    """Direct, bypassed, another scheme's proxy or a malformed one: nothing, and no error."""
+    assert credentials_for("https://api.example.com/v1/x", env) == ()
+
+
+def test_credentials_for_a_bad_url_is_empty() -> None:
+    """It is used while an error message is built: it never raises."""
+    assert credentials_for("http://[::1", {"HTTP_PROXY": "http://u:p@proxy:1"}) == ()

@@ -113,3 +113,20 @@ def test_retry_after_http_date() -> None:
     earlier = format_datetime(now - timedelta(seconds=7), usegmt=True)
     assert parse_retry_after(later, now.timestamp()) == pytest.approx(7.0)
     assert parse_retry_after(earlier, now.timestamp()) == 0.0
+
+
+def test_replayable_calls_with_a_deadline_have_no_attempt_cap() -> None:
+    """Calls safe to repeat go on while their deadline allows; others stop at four."""
+    policy = RetryPolicy()
+    assert policy.may_try_again(1000, Replay.ALWAYS, bounded=True)
+    assert policy.may_try_again(3, Replay.ALWAYS, bounded=False)
+    assert not policy.may_try_again(4, Replay.ALWAYS, bounded=False)
+    assert policy.may_try_again(3, Replay.UNSENT_ONLY, bounded=True)
+    assert not policy.may_try_again(4, Replay.UNSENT_ONLY, bounded=True)
+
+
+def test_backoff_of_a_very_late_attempt_stays_at_the_cap() -> None:
+    """The thousandth attempt waits at most backoff_max: no float overflow."""
+    policy = RetryPolicy()
+    assert policy.backoff(5000, lambda: 1.0) == pytest.approx(2.0)
+    assert policy.backoff(0, lambda: 1.0) == pytest.approx(0.1)
