@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._client import Client
+    from ._job import Job
 
 # Only what `import seekapi` needs is imported at the top; the rest loads on first use,
 # keeping a Lambda's cold start cheap.
@@ -76,7 +77,19 @@ def _string_field(mapping: object, key: str, what: str, error: type[UsageError])
         return ""
     if not isinstance(value, str):
         raise error(f"{what}[{key!r}] must be a string, not {type(value).__name__}")
+    _check_text(value, f"{what}[{key!r}]", error)
     return value.strip()
+
+
+def _check_text(value: str, what: str, error: type[UsageError] = UsageError) -> None:
+    """Refuse a string that is not valid Unicode text: it cannot be sent or stored."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise error(
+                f"{what} is not valid text: it holds a lone surrogate at index {exc.start}"
+            ) from None
 
 
 def _event_field(event: object, key: str) -> str:
@@ -137,11 +150,16 @@ def _json_object(**encoded: bytes) -> bytes:
     return b"{" + members + b"}"
 
 
-def _check_open(target: _Target) -> None:
-    """Refuse a push or charge for a job run() has finished (leftover code)."""
+def _check_open(target: _Target) -> Job | None:
+    """Refuse a push or charge for a job run() has finished (leftover code); return the
+    job run() is running for this call, if any."""
     from ._job import check_open
 
-    check_open(target.job_uuid, target.token)
+    return check_open(target.job_uuid, target.token)
+
+
+def _hidden(job: Job | None, target: _Target) -> tuple[str, ...]:
+    return (target.token, *job.secrets) if job is not None else (target.token,)
 
 
 def _client() -> Client:
@@ -364,14 +382,33 @@ def push_data(
     backend (and outside local mode) nothing is sent, ``{"ok": True}`` is returned and a
     warning is logged once, as 1.0.5 did silently.
     """
+    target = _Target(context)
+    if not isinstance(type, str):
+        raise UsageError(f"type must be a string, not {type.__class__.__name__}")
+    job = _check_open(target)
+    if job is None:
+        return _push_data(target, data, type, timeout, _hidden(None, target))
+    from ._transport import in_doubt
+
+    with job._push_lock:
+        # Checked again once it is this push's turn: the job may have ended meanwhile.
+        job._check_open()
+        # An attempt given up on after its body was sent may still be applied later:
+        # its socket is kept, so that run() can wait for it before the final push.
+        token = in_doubt.set(job._in_doubt)
+        try:
+            return _push_data(target, data, type, timeout, _hidden(job, target))
+        finally:
+            in_doubt.reset(token)
+
+
+def _push_data(
+    target: _Target, data: Any, type: str, timeout: float, hide: tuple[str, ...]
+) -> dict[str, Any]:
     from . import _settings
     from ._json import dumps
     from ._retry import Replay
 
-    target = _Target(context)
-    if not isinstance(type, str):
-        raise UsageError(f"type must be a string, not {type.__class__.__name__}")
-    _check_open(target)
     if _settings.local_mode_enabled():
         from . import _local
 
@@ -398,7 +435,7 @@ def push_data(
         secret=target.secret,
         budget=Budget.total(timeout),
         replay=Replay.ALWAYS,
-        hide=(target.token,),
+        hide=hide,
     )
 
 
@@ -424,11 +461,14 @@ def push_file(
     target = _Target(context)
     if not isinstance(name, str):
         raise UsageError(f"name must be a string, not {type(name).__name__}")
+    _check_text(name, "name")
     if not isinstance(local_path, (str, bytes)) and not hasattr(local_path, "__fspath__"):
         raise UsageError(f"local_path must be a path, not {type(local_path).__name__}")
     if content_type is not None and not isinstance(content_type, str):
         raise UsageError(f"content_type must be a string, not {type(content_type).__name__}")
-    _check_open(target)
+    if content_type is not None:
+        _check_text(content_type, "content_type")
+    job = _check_open(target)
     local = _settings.local_mode_enabled()
     if local:
         from . import _local
@@ -464,7 +504,7 @@ def push_file(
             secret=target.secret,
             budget=Budget.per_stall(timeout),
             replay=Replay.UNSENT_ONLY,
-            hide=(target.token,),
+            hide=_hidden(job, target),
         )
 
 
@@ -493,8 +533,13 @@ def charge(
     from ._json import dumps
     from ._retry import Replay
 
-    if not isinstance(idempotency_key, str) or not idempotency_key.strip():
-        raise UsageError("idempotency_key is required")
+    if not isinstance(idempotency_key, str):
+        raise UsageError(
+            f"idempotency_key must be a non-empty string, not {type(idempotency_key).__name__}"
+        )
+    if not idempotency_key.strip():
+        raise UsageError("idempotency_key is required: a non-empty string")
+    _check_text(idempotency_key, "idempotency_key")
     key = idempotency_key.strip()
     if isinstance(count, float) and float(count).is_integer():
         count = int(count)  # 1.0.5 sent 2.0 as it came; the platform counts whole units
@@ -505,14 +550,25 @@ def charge(
     if justification is not None and not isinstance(justification, dict):
         raise UsageError("justification must be a JSON object")
     target = _Target(context)
-    _check_open(target)
+    job = _check_open(target)
     if _settings.local_mode_enabled():
         from . import _local
 
         if justification is not None:
             dumps(justification)  # the same error as outside local mode, before any write
         settings = _settings.LocalSettings.from_env()
-        return _local.charge(settings, target.job_uuid, target.token, key, count, justification)
+        # The timeout bounds the wait for another process's ledger lock; a value that is
+        # not a usable number of seconds means no bound, as it meant nothing in 1.0.5.
+        wait = (
+            float(timeout)
+            if isinstance(timeout, (int, float))
+            and not isinstance(timeout, bool)
+            and 0 < timeout < 1e9
+            else None
+        )
+        return _local.charge(
+            settings, target.job_uuid, target.token, key, count, justification, timeout=wait
+        )
     if not target.configured:
         raise UsageError("charge requires api_base, secret, job_uuid, execution_token in context")
     fields = {
@@ -530,7 +586,7 @@ def charge(
         secret=target.secret,
         budget=Budget.total(timeout),
         replay=Replay.ALWAYS,
-        hide=(target.token,),
+        hide=_hidden(job, target),
     )
 
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from ._retry import Deadline
 
 _current: ContextVar[Job | None] = ContextVar("seekapi_current_job", default=None)
+# Set by run() while it delivers the result: only that push may pass a sealed job.
+_delivering: ContextVar[Job | None] = ContextVar("seekapi_delivering_job", default=None)
 
 _UNSET: Any = object()
 
@@ -58,7 +60,15 @@ class Job:
         """The Lambda request id (``context.aws_request_id``), or ``None``."""
         self._deadline = deadline
         self._lock = _thread.allocate_lock()
+        # Pushes of one job go one at a time, so that the result run() pushes last is
+        # sent after every push the worker code started.
+        self._push_lock = _thread.RLock()
+        # Sockets of push attempts that were sent but never answered (see run()).
+        self._in_doubt: list[Any] = []
         self._closed = False
+        self._sealed = False
+        self.secrets: tuple[str, ...] = ()
+        """Values masked in every message about this job (the input URL's query values)."""
         self.limit_reached = False
         """True once a charge answered ``limit_reached``: stop doing billable work."""
         self.metered_event_count: int | None = None
@@ -125,7 +135,8 @@ class Job:
             if reply.get("limit_reached") is True:
                 self.limit_reached = True
             metered = reply.get("metered_event_count")
-            if isinstance(metered, int):
+            # Never lowered: a reply with defaults (an unreadable answer) says 0.
+            if isinstance(metered, int) and metered >= (self.metered_event_count or 0):
                 self.metered_event_count = metered
         return reply
 
@@ -133,7 +144,7 @@ class Job:
         """Set the job's result now (the last push wins); see :func:`seekapi.push_data`."""
         from . import _api
 
-        with self._bounded():
+        with self._push_lock, self._bounded():
             return _api.push_data(self._context, data, type, timeout)
 
     def push_file(
@@ -177,13 +188,14 @@ class Job:
         return _Bounded(self._deadline)
 
     def _check_open(self) -> None:
-        if self._closed:
+        if self._closed or (self._sealed and _delivering.get() is not self):
             raise JobClosedError(
                 f"job {self.job_uuid!r} has ended; nothing more can be pushed or charged for it"
             )
 
-    def _close(self) -> None:
-        self._closed = True
+    def _seal(self) -> None:
+        """The worker code has finished: from now on only run()'s delivery may push."""
+        self._sealed = True
 
     def _extend(self, deadline: Deadline) -> None:
         """Move the deadline (``run()`` gives delivery the safety margin)."""
@@ -224,24 +236,40 @@ def current_job() -> Job:
     return job
 
 
-# Jobs that ended with a timeout, by (job_uuid, execution_token): code they left
-# running, in any thread, must not push or charge for them. Bounded: a warm process
-# runs many jobs, and only recent ones can have code still running.
-_timed_out: dict[tuple[str, str], None] = {}
-_TIMED_OUT_KEPT = 64
+# Jobs that have ended, by (job_uuid, execution_token): code they left running, in any
+# thread, must not push or charge for them, whether the job succeeded, failed or timed
+# out. Bounded: a warm process runs many jobs, and only recent ones can have code still
+# running. Concurrent run() calls share it, so every access holds the lock.
+_ended: dict[tuple[str, str], None] = {}
+_ended_lock = _thread.allocate_lock()
+_ENDED_KEPT = 256
 
 
-def close_after_timeout(job: Job) -> None:
-    """Remember that ``job`` timed out: low-level calls for it raise from now on."""
-    key = (job.job_uuid, str(job.context.get("execution_token") or ""))
-    _timed_out[key] = None
-    while len(_timed_out) > _TIMED_OUT_KEPT:
-        del _timed_out[next(iter(_timed_out))]
+def _key(job_uuid: str, execution_token: str) -> tuple[str, str]:
+    return (job_uuid, execution_token)
+
+
+def close(job: Job) -> None:
+    """End ``job``: every later push or charge for it, from any code, raises."""
+    job._closed = True
+    key = _key(job.job_uuid, str(job.context.get("execution_token") or ""))
+    with _ended_lock:
+        _ended.pop(key, None)
+        _ended[key] = None
+        while len(_ended) > _ENDED_KEPT:
+            del _ended[next(iter(_ended))]
+
+
+def forget_ended() -> None:
+    """Forget every ended job (tests start from a clean process state)."""
+    with _ended_lock:
+        _ended.clear()
 
 
 def reopen(job_uuid: str, execution_token: str) -> None:
     """A new run() of the same job (the platform may run a job again) may push again."""
-    _timed_out.pop((job_uuid, execution_token), None)
+    with _ended_lock:
+        _ended.pop(_key(job_uuid, execution_token), None)
 
 
 def check_open(job_uuid: str, execution_token: str = "") -> Job | None:
@@ -250,8 +278,10 @@ def check_open(job_uuid: str, execution_token: str = "") -> Job | None:
     if job is not None and job.job_uuid == job_uuid:
         job._check_open()
         return job
-    if _timed_out and (job_uuid, execution_token) in _timed_out:
+    with _ended_lock:
+        ended = _key(job_uuid, execution_token) in _ended
+    if ended:
         raise JobClosedError(
-            f"job {job_uuid!r} ran out of time; nothing more can be pushed or charged for it"
+            f"job {job_uuid!r} has ended; nothing more can be pushed or charged for it"
         )
     return None

@@ -34,8 +34,15 @@ MARGIN_SHARE = 0.2
 """The margin is never more than this share of the time the invocation has."""
 RESERVE = 0.2
 """Seconds before the Lambda deadline by which ``run()`` has returned."""
-_REGISTER_TIMEOUT = 3.0
+REGISTER_SHARE = 0.1
+"""Registering the request id (best effort) may use at most this share of the time
+before the user deadline, and never more than its own 3 s timeout."""
 _MESSAGE_CHARS = 500
+# 1.0.5's per-call timeouts, and the time it kept back from each of them.
+_TIMEOUTS = {"register": 3.0, "input": 10.0, "push": 8.0}
+_LEGACY_MARGIN = 2.0
+# Below this much delivery time left, the result is not pushed again.
+_REPUSH_SECONDS = 0.1
 
 WORKER_ERROR = "WORKER_ERROR"
 WORKER_TIMEOUT = "WORKER_TIMEOUT"
@@ -137,12 +144,14 @@ class _Lifecycle:
         self.clock = time.monotonic
         self.started = self.clock()
         self.request_id = _request_id(context)
-        self.end = _lambda_end(context, self.clock)
+        self.lambda_end = _lambda_end(context, self.clock)
+        self.end = _within_outer_job(self.lambda_end)
         self.margin = _margin(self.end, self.started, safety_margin)
         self.job: Job | None = None
         self.input: Any = None
         self._tokens: list[Any] = []
         self.secrets: tuple[str, ...] = ()
+        self.api_base = ""
         self.extra: dict[str, Any] = {"request_id": self.request_id, "job_uuid": None}
 
     # -- stages -------------------------------------------------------------------------
@@ -153,6 +162,7 @@ class _Lifecycle:
 
         from . import _job
         from ._client import job_deadline
+        from ._redact import query_secrets
 
         if not isinstance(self.event, Mapping):
             return self._fail(
@@ -165,23 +175,30 @@ class _Lifecycle:
         user_deadline = self._deadline(self.margin)
         self._tokens.append(job_deadline.set(user_deadline))
         if self.request_id and isinstance(job_uuid, str) and job_uuid.strip():
-            # Best effort by contract; never delays the job by more than a few seconds.
-            seekapi.register_request_id(
-                job_uuid.strip(), self.request_id, timeout=_REGISTER_TIMEOUT
-            )
+            self._register(job_uuid.strip(), self.request_id, user_deadline)
+        url = self.event.get("input_presigned_url")
+        # A presigned URL's query is its credentials: masked wherever the job's secrets are.
+        url_secrets = query_secrets(url) if isinstance(url, str) else []
+        self.secrets = tuple(url_secrets)
         try:
             ctx = seekapi.create_context(self.event)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - run() reports every failure
             return self._fail_from(exc, "input")
-        self.secrets = tuple(
-            str(ctx.get(key) or "") for key in ("secret", "execution_token") if ctx.get(key)
+        self.api_base = str(ctx.get("api_base") or "")
+        self.secrets = (
+            *(str(ctx.get(key) or "") for key in ("secret", "execution_token") if ctx.get(key)),
+            *url_secrets,
         )
         self.job = _job.Job(ctx, request_id=self.request_id, deadline=user_deadline)
+        self.job.secrets = tuple(url_secrets)
         self._tokens.append(_job._current.set(self.job))
         _job.reopen(self.job.job_uuid, str(ctx.get("execution_token") or ""))
         started = self.clock()
         try:
-            self.input = seekapi.get_input(self.event)  # type: ignore[arg-type]
+            self.input = seekapi.get_input(
+                self.event,  # type: ignore[arg-type]
+                timeout=self._legacy_timeout("input"),
+            )
         except Exception as exc:  # noqa: BLE001 - run() reports every failure
             return self._fail_from(exc, "input")
         size = f"{self.job.input_bytes} bytes" if self.job.input_bytes is not None else "input"
@@ -239,6 +256,9 @@ class _Lifecycle:
             return outcome.returned
         job = self.job
         assert job is not None
+        # The worker code is done: pushes and charges from threads it left running are
+        # refused from now on, so none can land after (or instead of) the final result.
+        job._seal()
         if outcome.push:
             # The result must go somewhere: unconfigured push_data would drop it silently.
             # A test suite that patched seekapi.push_data takes over delivery itself.
@@ -262,7 +282,7 @@ class _Lifecycle:
             self._tokens.append(job_deadline.set(delivery))
             started = self.clock()
             try:
-                seekapi.push_data(job.context, outcome.result)
+                self._push_result(job, outcome.result, delivery)
             except Exception as exc:  # noqa: BLE001 - run() reports every failure
                 return self._fail_from(exc, "push")
             size = f" ({job.result_bytes} bytes)" if job.result_bytes is not None else ""
@@ -283,7 +303,12 @@ class _Lifecycle:
     def close(self) -> None:
         """Close the job (later calls for it raise) and restore the caller's context."""
         if self.job is not None:
-            self.job._close()
+            from . import _job
+
+            _job.close(self.job)
+            for sock in self.job._in_doubt:
+                sock.close()  # nothing waits for these any more
+            self.job._in_doubt.clear()
         from contextvars import Token
 
         for token in reversed(self._tokens):
@@ -292,6 +317,84 @@ class _Lifecycle:
         self._tokens.clear()
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _register(self, job_uuid: str, request_id: str, user_deadline: Deadline) -> None:
+        """Best effort, by contract: it may use only a small share of the job's time."""
+        import seekapi
+
+        from ._client import job_deadline
+        from ._retry import Deadline
+
+        share = min(_TIMEOUTS["register"], user_deadline.remaining() * REGISTER_SHARE)
+        token = job_deadline.set(Deadline.after(share, self.clock).earliest(user_deadline))
+        try:
+            seekapi.register_request_id(
+                job_uuid, request_id, timeout=self._legacy_timeout("register")
+            )
+        except Exception as exc:  # noqa: BLE001 - a patched one may raise; never fatal
+            self.log.warning(
+                "seekapi: could not register the request id: %s",
+                self._clean(_safe_str(exc)),
+                extra=self.extra,
+            )
+        finally:
+            job_deadline.reset(token)
+
+    def _push_result(self, job: Job, result: Any, delivery: Deadline) -> None:
+        """Push the final result after every push the worker code started."""
+        import seekapi
+
+        from . import _job
+
+        # A push of the worker's still in flight finishes (or fails) first, within the
+        # delivery deadline; the final push is then the last one this job sends.
+        if not job._push_lock.acquire(timeout=max(0.0, min(delivery.remaining(), 1e6))):
+            from .errors import DeadlineExceeded
+
+            raise DeadlineExceeded(
+                "an earlier push of the worker code did not finish within the time left"
+            )
+        token = _job._delivering.set(job)
+        try:
+            if job._in_doubt:
+                # An earlier push was given up on after it was sent: the backend may
+                # still apply it. Wait (half the delivery time at most) until it has.
+                self._settle(job, delivery, delivery.remaining() / 2)
+            seekapi.push_data(job.context, result, timeout=self._legacy_timeout("push"))
+            while job._in_doubt and delivery.remaining() > _REPUSH_SECONDS:
+                # One is still open: if the backend answers it now, it may have been
+                # applied after the result, so the result is pushed once more.
+                if self._settle(job, delivery, delivery.remaining() / 2):
+                    seekapi.push_data(job.context, result, timeout=self._legacy_timeout("push"))
+            if job._in_doubt:
+                self.log.warning(
+                    "seekapi: %d earlier push(es) of the job got no answer in time; the"
+                    " backend may still apply them after the result",
+                    len(job._in_doubt),
+                    extra=self.extra,
+                )
+        finally:
+            _job._delivering.reset(token)
+            job._push_lock.release()
+
+    def _settle(self, job: Job, delivery: Deadline, seconds: float) -> bool:
+        """Wait up to ``seconds`` for the backend to finish with unanswered pushes;
+        True when at least one of them finished."""
+        from ._retry import Deadline
+        from ._transport import settle
+
+        before = len(job._in_doubt)
+        settle(job._in_doubt, Deadline.after(seconds, self.clock).earliest(delivery))
+        return len(job._in_doubt) < before
+
+    def _legacy_timeout(self, call: str) -> float:
+        """The ``timeout=`` 1.0.5 passed: the default, shrunk to the Lambda time left
+        minus 2 s, never below 1 s. The job's deadlines bound the call besides."""
+        default = _TIMEOUTS[call]
+        if self.lambda_end is None:
+            return default
+        left = self.lambda_end - self.clock()
+        return max(1.0, min(default, left - _LEGACY_MARGIN))
 
     def _deadline(self, before_end: float) -> Deadline:
         from ._retry import Deadline
@@ -320,20 +423,28 @@ class _Lifecycle:
             )
             if self.job is not None:
                 # Code left running (threads it started) must not push or charge now.
-                from ._job import close_after_timeout
+                from . import _job
 
-                close_after_timeout(self.job)
+                _job.close(self.job)
             return _Outcome(returned=self._fail(WORKER_TIMEOUT, message, "timeout", log=False))
         if isinstance(exc, WorkerError):
+            # A failure the worker chose (bad customer input, say): not a defect, so a
+            # warning without a traceback.
             code = self._shorten(_safe_str(exc.code)) or WORKER_ERROR
-            self._log_failure(f"the worker code failed with {code}", exc)
-            return _Outcome(
-                returned=self._fail(code, self._shorten(_safe_str(exc.message)), "user", log=False)
+            message = self._shorten(_safe_str(exc.message))
+            self.log.warning(
+                "seekapi: the worker code failed with %s: %s",
+                code,
+                self._clean(_safe_str(exc.message)),
+                extra=self.extra,
             )
+            return _Outcome(returned=self._fail(code, message, "user", log=False))
         if not isinstance(exc, Exception):
             raise exc  # KeyboardInterrupt, SystemExit: not ours to turn into a failure
         self._log_failure("the worker code raised", exc)
-        return _Outcome(returned=self._fail(WORKER_ERROR, self._message(exc), "user", log=False))
+        return _Outcome(
+            returned=self._fail(WORKER_ERROR, self._message(exc, "user"), "user", log=False)
+        )
 
     def _log_user(self, started: float) -> None:
         self.log.info(
@@ -367,7 +478,7 @@ class _Lifecycle:
 
     def _fail_from(self, exc: Exception, stage: str) -> dict[str, Any]:
         self._log_failure(f"the {stage} stage failed", exc)
-        return self._fail(WORKER_ERROR, self._message(exc), stage, log=False)
+        return self._fail(WORKER_ERROR, self._message(exc, stage), stage, log=False)
 
     def _fail(self, code: str, message: str, stage: str, *, log: bool = True) -> dict[str, Any]:
         import seekapi
@@ -381,11 +492,17 @@ class _Lifecycle:
         self._log_end(f"failed ({code}, stage {stage})")
         return out
 
-    def _message(self, exc: BaseException) -> str:
-        return self._shorten(_safe_str(exc) or type(exc).__name__)
+    def _message(self, exc: BaseException, stage: str) -> str:
+        """What the API's customer reads: no backend URL, host or body (the log has them)."""
+        return self._shorten(_customer_message(exc, stage))
 
     def _shorten(self, text: str) -> str:
         text = self._clean(text)
+        base = self.api_base.rstrip("/")
+        host = base.partition("://")[2].partition("/")[0].rpartition("@")[2]
+        for internal in (base, host):
+            if len(internal) >= 4 and internal in text:
+                text = text.replace(internal, "<backend>")
         if len(text) > _MESSAGE_CHARS:
             text = text[: _MESSAGE_CHARS - 3] + "..."
         return text
@@ -411,6 +528,51 @@ async def _await_within(awaitable: Awaitable[Any], seconds: float) -> Any:
         if time.monotonic() < end:
             raise  # the worker's own timeout, not its deadline
         raise WorkerTimeout(f"the worker code ran out of time ({seconds:.1f} s)") from None
+
+
+_CALLS = {"input": "fetching the job's input", "push": "delivering the result"}
+
+
+def _customer_message(exc: BaseException, stage: str) -> str:
+    """A short message for ``exc``: a summary for network failures, whose own messages
+    name internal hosts and may quote a server's body; the type and text otherwise."""
+    from .errors import (
+        ConfigurationError,
+        DeadlineExceeded,
+        HTTPStatusError,
+        InputError,
+        InputTooLargeError,
+        InvalidResponseError,
+        SeekAPIError,
+        TransportError,
+    )
+
+    name = type(exc).__name__
+    call = _CALLS.get(stage, "a backend call")
+    summary: str | None = None
+    if isinstance(exc, DeadlineExceeded):
+        summary = f"{call} timed out"
+    elif isinstance(exc, TransportError):
+        summary = f"{call} failed: no answer (connection, TLS or proxy failure)"
+    elif isinstance(exc, HTTPStatusError):
+        summary = f"{call} failed: HTTP {exc.status}"
+    elif isinstance(exc, InvalidResponseError):
+        summary = f"{call} failed: the answer was not valid"
+    elif isinstance(exc, InputTooLargeError):
+        summary = "the job's input is larger than the worker accepts"
+    elif isinstance(exc, ConfigurationError):
+        summary = "the worker is not configured correctly (details in its log)"
+    elif isinstance(exc, InputError) and "://" in _safe_str(exc):
+        summary = f"{call} failed"
+    if stage == "user":
+        text = summary if summary is not None else _safe_str(exc)
+        return f"{name}: {text}" if text else name
+    if summary is not None:
+        return summary
+    text = _safe_str(exc)
+    if isinstance(exc, SeekAPIError):
+        return text or name
+    return f"{name}: {text}" if text else name
 
 
 def _safe_str(value: object) -> str:
@@ -446,12 +608,30 @@ def _lambda_end(context: object, clock: Callable[[], float]) -> float | None:
     return clock() + max(0.0, remaining_ms) / 1000.0
 
 
+def _within_outer_job(end: float | None) -> float | None:
+    """A run() inside another job's code ends no later than that code must."""
+    from ._client import job_deadline
+
+    outer = job_deadline.get()
+    if outer is None or math.isinf(outer.at):
+        return end
+    return outer.at if end is None else min(end, outer.at)
+
+
 def _margin(end: float | None, now: float, requested: float | None) -> float:
     if requested is not None:
         if isinstance(requested, bool) or not isinstance(requested, (int, float)):
             from .errors import UsageError
 
-            raise UsageError("safety_margin must be a number of seconds")
+            raise UsageError(
+                f"safety_margin must be a number of seconds, not {type(requested).__name__}"
+            )
+        if not (0 <= requested < math.inf):
+            from .errors import UsageError
+
+            raise UsageError(
+                f"safety_margin must be a finite number of seconds >= 0, not {requested!r}"
+            )
         return max(float(requested), RESERVE)
     if end is None:
         return SAFETY_MARGIN

@@ -24,6 +24,7 @@ import select
 import socket
 import ssl
 import time
+from contextvars import ContextVar
 
 from . import _http11, _proxy
 from ._redact import display_url
@@ -195,6 +196,37 @@ class _Connection:
             self.timed.close()
         except OSError:
             pass
+
+
+in_doubt: ContextVar[list[socket.socket] | None] = ContextVar("seekapi_in_doubt", default=None)
+"""Where an attempt that sent its whole request but timed out waiting for the answer
+leaves its socket, open, instead of closing it: the server may still be working on that
+request, and the socket tells when it is done (an answer, or the server closing it).
+Set by callers that must order their requests (a job's pushes); see :func:`settle`."""
+
+
+def settle(socks: list[socket.socket], deadline: Deadline) -> int:
+    """Wait, until ``deadline``, for the server to finish with each socket in ``socks``.
+
+    A socket is done when it becomes readable (an answer arrived, or the server closed
+    or reset it); done sockets are closed and removed from the list. Returns how many
+    are left, still open: requests the server may yet apply.
+    """
+    while socks:
+        left = deadline.remaining()
+        try:
+            done, _, _ = select.select(socks, [], [], min(left, 0.05))
+        except (OSError, ValueError):
+            done = list(socks)  # a socket that cannot be polled is of no more use
+        for sock in done:
+            socks.remove(sock)
+            try:  # noqa: SIM105 - contextlib is one import more on a cold start
+                sock.close()
+            except OSError:
+                pass
+        if left <= 0:
+            break
+    return len(socks)
 
 
 # (scheme, host, port, proxy): connections are pooled per origin and per proxy.
@@ -405,6 +437,18 @@ class Transport:
             if reply_within is not None:
                 conn.timed.deadline = deadline.earliest(Deadline.after(reply_within, self._clock))
             response = self._read_response(conn, request.method, max_body)
+        except AttemptFailed as failure:
+            sink = in_doubt.get()
+            if (
+                sink is not None
+                and failure.request_sent
+                and failure.timed_out
+                and not failure.response_started
+            ):
+                sink.append(conn.timed.sock)  # the request may still be applied: keep watching
+            else:
+                conn.close()
+            raise
         except BaseException:
             conn.close()
             raise
@@ -483,6 +527,8 @@ class Transport:
             raise AttemptFailed(
                 f"proxy {proxy.host}:{proxy.port} refused the tunnel: {head.status}",
                 request_sent=False,
+                # Wrong credentials or a forbidden target do not get better by retrying.
+                permanent=400 <= head.status < 500 and head.status not in (408, 429),
             )
         if reader.buffered():
             # The origin says nothing before the TLS handshake: extra bytes are a fault.

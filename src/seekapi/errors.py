@@ -13,7 +13,9 @@ Every exception the SDK raises on purpose derives from :class:`SeekAPIError`::
     │   │                                   refused or dropped, TLS failure, proxy failure
     │   └── DeadlineExceeded (TimeoutError) the call's time budget ran out
     ├── HTTPStatusError (OSError)          the server answered with a non-2xx status
-    ├── InvalidResponseError (ValueError)  a 2xx answer whose body is not a JSON object
+    ├── InvalidResponseError (ValueError)  a 2xx reply too large to be a platform answer
+    │                                       (8 MiB); an unreadable 2xx reply to a backend
+    │                                       call returns defaults instead
     ├── InputError (ValueError)            get_input() failed; every failure of it is one
     │   ├── MissingInputError              the event has no input_presigned_url
     │   ├── InputTransportError            ... and a TransportError
@@ -32,8 +34,22 @@ status errors derive from ``OSError`` because 1.0.5 let urllib's ``URLError`` an
 ``HTTPError`` (both ``OSError``) escape from ``push_data``, ``push_file`` and
 ``charge``, so ``except OSError`` written for it keeps working.
 
-No message, ``repr`` or chained cause of these exceptions holds the internal secret, an
-execution token or a URL's query string: URLs are shown as scheme, host and path only.
+No message, ``repr``, attribute or chained cause of these exceptions holds the internal
+secret, an execution token, the values of a URL's query string (a presigned URL's
+credentials) or proxy credentials (the user, password and ``Basic`` token of
+``HTTP_PROXY``/``HTTPS_PROXY``). A message holds the method; the URL as scheme, host,
+port and path only; the status and the server's reason phrase (left out when it may
+hold a secret); the number of attempts; and, for an error answer, ``body_excerpt``:
+``""`` for an empty body; else the start of the body (UTF-8, whitespace runs as one
+space, at most 300 characters) with every secret as sent, JSON-escaped or
+percent-encoded replaced by ``<hidden>``, shown only when what is left holds no run of 8
+or more characters of a secret in any form looked for (as sent, base64 at any
+alignment, hexadecimal, and these after decoding HTML character references, backslash
+escapes and percent-encoding, or with whitespace removed); else ``(N-byte body
+withheld: it may echo a credential)``.
+
+Under ``run()``, the failure's ``message`` (read by the API's customer) holds none of
+that either: no backend URL, host or body (see ``docs/run.md``).
 """
 
 from __future__ import annotations
@@ -94,7 +110,7 @@ class TransportError(SeekAPIError, OSError):
 
     ``method`` and ``where`` (scheme, host and path of the URL, never its query) say
     which call failed; ``attempts`` is how many attempts were made; ``request_sent`` is
-    false when the failure is known to have happened before the whole request was sent.
+    false when no attempt can have delivered the whole request.
     """
 
     def __init__(
@@ -157,7 +173,8 @@ class HTTPStatusError(SeekAPIError, OSError):
 
 
 class InvalidResponseError(SeekAPIError, ValueError):
-    """The backend answered 2xx, but its body is not a JSON object (1.0.5 raised ValueError)."""
+    """A 2xx reply too large to be a platform answer (8 MiB); an unreadable 2xx reply to a
+    backend call returns defaults instead (1.0.5 raised ValueError for both)."""
 
 
 class InputError(SeekAPIError, ValueError):
@@ -205,15 +222,46 @@ class WorkerError(SeekAPIError):
     ``code`` and ``message``, so keep them short and free of secrets::
 
         raise WorkerError("INVALID_URL", "the 'url' field is not an http(s) URL")
+        raise WorkerError("OUT_OF_STOCK")  # the message defaults to the code
+
+    ``code`` is what API clients branch on: 1 to 64 characters of ``A``-``Z``, ``0``-``9``
+    and ``_``, starting with a letter; ``WORKER_TIMEOUT`` is the SDK's own and cannot be
+    chosen. Another code raises :class:`UsageError` at once. ``run()`` logs a
+    ``WorkerError`` as a warning without a traceback: it is a failure the worker chose.
     """
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str | None = None) -> None:
+        _check_code(code)
+        if message is None:
+            message = code
         super().__init__(message)
         self.code = code
         self.message = message
 
     def __reduce__(self) -> tuple[object, ...]:
         return (type(self), (self.code, self.message))
+
+
+CODE_MAX_CHARS = 64
+_RESERVED_CODES = frozenset({"WORKER_TIMEOUT"})
+_CODE_FIRST = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_CODE_REST = _CODE_FIRST | frozenset("0123456789_")
+
+
+def _check_code(code: object) -> None:
+    if not isinstance(code, str):
+        raise UsageError(f"a WorkerError code must be a string, not {type(code).__name__}")
+    if not code or len(code) > CODE_MAX_CHARS:
+        raise UsageError(
+            f"a WorkerError code must have 1 to {CODE_MAX_CHARS} characters, not {len(code)}"
+        )
+    if code[0] not in _CODE_FIRST or not _CODE_REST.issuperset(code):
+        raise UsageError(
+            f"a WorkerError code is upper case letters, digits and '_', starting with a"
+            f" letter (like OUT_OF_STOCK), not {code[:CODE_MAX_CHARS]!r}"
+        )
+    if code in _RESERVED_CODES:
+        raise UsageError(f"{code} is the SDK's own failure code; choose another")
 
 
 class WorkerTimeout(BaseException):

@@ -309,7 +309,7 @@ class _Unprintable(Exception):
 @pytest.mark.parametrize(
     "raised",
     [
-        errors.WorkerError("C", None),  # type: ignore[arg-type]
+        errors.WorkerError("C", None),
         errors.WorkerError("C", "x" * 5000),
         _Unprintable(),
     ],

@@ -43,7 +43,11 @@ def test_user_error_is_worker_error_with_stage_user(configured: Backend) -> None
     out = seekapi.run(job.event, FakeLambdaContext(aws_request_id="r"), boom)
     assert out == {
         "ok": False,
-        "error": {"code": "WORKER_ERROR", "message": "the model refused", "stage": "user"},
+        "error": {
+            "code": "WORKER_ERROR",
+            "message": "RuntimeError: the model refused",
+            "stage": "user",
+        },
         "request_id": "r",
     }
 

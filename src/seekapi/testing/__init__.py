@@ -32,14 +32,17 @@ from ._localmode import LocalJob, LocalMode
 def reset_sdk_state() -> None:
     """Forget the SDK's process-wide state: close the default client's connections.
 
-    The next call builds a new client, reading ``SSL_CERT_FILE`` and the like again, and
-    warnings logged once are logged again. Use it between tests.
+    The next call builds a new client, reading ``SSL_CERT_FILE`` and the like again,
+    warnings logged once are logged again, and jobs that ended are forgotten (calls for
+    them are no longer refused). Use it between tests.
     """
     from .._api import _reset_warnings
     from .._client import reset_default_client
+    from .._job import forget_ended
 
     reset_default_client()
     _reset_warnings()
+    forget_ended()
 
 
 __all__ = [
