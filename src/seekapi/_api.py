@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._client import Client
-    from ._job import Job
+    from ._jobstate import JobState
 
 # Only what `import seekapi` needs is imported at the top; the rest loads on first use,
 # keeping a Lambda's cold start cheap.
@@ -129,7 +129,7 @@ _warned: set[str] = set()
 _warned_lock = _thread.allocate_lock()  # threading's Lock, without importing threading
 
 
-def _reset_warnings() -> None:
+def reset_warnings() -> None:
     with _warned_lock:
         _warned.clear()
 
@@ -150,15 +150,15 @@ def _json_object(**encoded: bytes) -> bytes:
     return b"{" + members + b"}"
 
 
-def _check_open(target: _Target) -> Job | None:
+def _check_open(target: _Target) -> JobState | None:
     """Refuse a push or charge for a job run() has finished (leftover code); return the
     job run() is running for this call, if any."""
-    from ._job import check_open
+    from ._jobstate import check_open
 
     return check_open(target.job_uuid, target.token)
 
 
-def _hidden(job: Job | None, target: _Target) -> tuple[str, ...]:
+def _hidden(job: JobState | None, target: _Target) -> tuple[str, ...]:
     return (target.token, *job.secrets) if job is not None else (target.token,)
 
 
@@ -259,9 +259,9 @@ def _fetch_input(url: str, timeout: float, limit: int) -> bytes | bytearray:
 
 def _note(**figures: int) -> None:
     """Tell the job run() is running (if any) a size it logs."""
-    from ._job import _current
+    from ._jobstate import current
 
-    job = _current.get()
+    job = current.get()
     if job is not None:
         for name, value in figures.items():
             setattr(job, name, value)
@@ -273,7 +273,16 @@ def _read_local_input(url: str, limit: int) -> bytes:
     path = unquote(urlsplit(url).path)
     try:
         with open(path, "rb") as handle:
-            body = handle.read(limit + 1)
+            # In pieces: read(limit + 1) would reserve the whole cap (256 MiB) up front.
+            pieces: list[bytes] = []
+            size = 0
+            while size <= limit:
+                piece = handle.read(min(1 << 20, limit + 1 - size))
+                if not piece:
+                    break
+                pieces.append(piece)
+                size += len(piece)
+            body = b"".join(pieces)
     except OSError as exc:
         raise InputError(f"cannot read local input file {path}: {exc.strerror}") from exc
     if len(body) > limit:
@@ -392,7 +401,7 @@ def push_data(
 
     with job._push_lock:
         # Checked again once it is this push's turn: the job may have ended meanwhile.
-        job._check_open()
+        job.check_open()
         # An attempt given up on after its body was sent may still be applied later:
         # its socket is kept, so that run() can wait for it before the final push.
         token = in_doubt.set(job._in_doubt)

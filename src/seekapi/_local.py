@@ -822,9 +822,9 @@ def push_file(  # noqa: PLR0917 - called positionally, like the public API
     check_text(local.directory, ENV_LOCAL_DIR, ConfigurationError)
     # The network path's check: opened without waiting for a pipe's writer, and refused
     # unless it is a regular file. Opened first: if it cannot be read, nothing is made.
-    from ._multipart import _open_regular
+    from ._multipart import open_regular
 
-    with _open_regular(local_path) as source:
+    with open_regular(local_path) as source:
         job = job_files(local.directory, job_uuid)
         files = job.open_files()
         try:

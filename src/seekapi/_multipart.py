@@ -92,7 +92,7 @@ class FileUpload:
         part_type = _part_content_type(content_type)
         self._chunk_size = chunk_size
 
-        self._file = _open_regular(local_path)
+        self._file = open_regular(local_path)
         self._size = os.fstat(self._file.fileno()).st_size
 
         boundary = _new_boundary()
@@ -222,7 +222,7 @@ class FileUpload:
 _HAVE_PREADV = hasattr(os, "preadv")
 
 
-def _open_regular(path: str) -> io.FileIO:
+def open_regular(path: str) -> io.FileIO:
     """Open ``path`` for reading, refusing anything but a regular file.
 
     Opened non-blocking first so that a named pipe is refused instead of waiting for a

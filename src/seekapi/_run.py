@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from ._job import Job
+    from ._jobstate import JobState
     from ._retry import Deadline
 
 
@@ -160,7 +161,7 @@ class _Lifecycle:
         """Register, build the job, fetch the input. A dict means: return it now."""
         import seekapi
 
-        from . import _job
+        from . import _job, _jobstate
         from ._client import job_deadline
         from ._redact import query_secrets
 
@@ -191,8 +192,8 @@ class _Lifecycle:
         )
         self.job = _job.Job(ctx, request_id=self.request_id, deadline=user_deadline)
         self.job.secrets = tuple(url_secrets)
-        self._tokens.append(_job._current.set(self.job))
-        _job.reopen(self.job.job_uuid, str(ctx.get("execution_token") or ""))
+        self._tokens.append(_jobstate.current.set(self.job))
+        _jobstate.reopen(self.job.job_uuid, str(ctx.get("execution_token") or ""))
         started = self.clock()
         try:
             self.input = seekapi.get_input(
@@ -258,7 +259,7 @@ class _Lifecycle:
         assert job is not None
         # The worker code is done: pushes and charges from threads it left running are
         # refused from now on, so none can land after (or instead of) the final result.
-        job._seal()
+        job.seal()
         if outcome.push:
             # The result must go somewhere: unconfigured push_data would drop it silently.
             # A test suite that patched seekapi.push_data takes over delivery itself.
@@ -278,7 +279,7 @@ class _Lifecycle:
                         "push",
                     )
             delivery = self._deadline(RESERVE)
-            job._extend(delivery)
+            job.extend(delivery)
             self._tokens.append(job_deadline.set(delivery))
             started = self.clock()
             try:
@@ -303,9 +304,9 @@ class _Lifecycle:
     def close(self) -> None:
         """Close the job (later calls for it raise) and restore the caller's context."""
         if self.job is not None:
-            from . import _job
+            from . import _jobstate
 
-            _job.close(self.job)
+            _jobstate.close(self.job)
             for sock in self.job._in_doubt:
                 sock.close()  # nothing waits for these any more
             self.job._in_doubt.clear()
@@ -344,7 +345,7 @@ class _Lifecycle:
         """Push the final result after every push the worker code started."""
         import seekapi
 
-        from . import _job
+        from . import _jobstate
 
         # A push of the worker's still in flight finishes (or fails) first, within the
         # delivery deadline; the final push is then the last one this job sends.
@@ -354,7 +355,7 @@ class _Lifecycle:
             raise DeadlineExceeded(
                 "an earlier push of the worker code did not finish within the time left"
             )
-        token = _job._delivering.set(job)
+        token = _jobstate.delivering.set(job)
         try:
             if job._in_doubt:
                 # An earlier push was given up on after it was sent: the backend may
@@ -374,10 +375,10 @@ class _Lifecycle:
                     extra=self.extra,
                 )
         finally:
-            _job._delivering.reset(token)
+            _jobstate.delivering.reset(token)
             job._push_lock.release()
 
-    def _settle(self, job: Job, delivery: Deadline, seconds: float) -> bool:
+    def _settle(self, job: JobState, delivery: Deadline, seconds: float) -> bool:
         """Wait up to ``seconds`` for the backend to finish with unanswered pushes;
         True when at least one of them finished."""
         from ._retry import Deadline
@@ -407,12 +408,12 @@ class _Lifecycle:
         return self.job.remaining() if self.job is not None else float("inf")
 
     def _user_outcome(self, exc: BaseException, started: float) -> _Outcome:
-        from ._job import StopJob
+        from ._job import UNSET, StopJob
 
         if isinstance(exc, StopJob):
             self._log_user(started)
             # As for a returned value, None means nothing more to push.
-            push = exc.result is not _job_unset() and exc.result is not None
+            push = exc.result is not UNSET and exc.result is not None
             return _Outcome(result=exc.result if push else None, push=push, reason=exc.reason)
         if isinstance(exc, WorkerTimeout):
             self._log_failure("the worker code was interrupted at its deadline", exc)
@@ -423,9 +424,9 @@ class _Lifecycle:
             )
             if self.job is not None:
                 # Code left running (threads it started) must not push or charge now.
-                from . import _job
+                from . import _jobstate
 
-                _job.close(self.job)
+                _jobstate.close(self.job)
             return _Outcome(returned=self._fail(WORKER_TIMEOUT, message, "timeout", log=False))
         if isinstance(exc, WorkerError):
             # A failure the worker chose (bad customer input, say): not a defect, so a
@@ -581,12 +582,6 @@ def _safe_str(value: object) -> str:
         return str(value)
     except Exception:  # noqa: BLE001 - a failure report must not fail itself
         return f"<{type(value).__name__} that cannot be shown>"
-
-
-def _job_unset() -> Any:
-    from ._job import _UNSET
-
-    return _UNSET
 
 
 def _request_id(context: object) -> str | None:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from urllib.parse import unquote
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from seekapi._redact import (
@@ -163,6 +163,8 @@ def test_no_form_of_any_secret_shows(secret: str, before: str, after: str, form:
         "unicode": (lambda s: "".join(f"\\u{ord(c):04x}" for c in s), 48),
         "pct": (lambda s: "".join(f"%{b:02x}" for b in s.encode()), 24),
     }
+    # The summary's own words are no leak of a secret that happens to be spelled like them.
+    assume(not _shows_part("byte body withheld: it may echo a credential", secret))
     encode, width = encoders[form]
     payload = encode(secret)
     body = f"{before}{payload}{after}".encode("utf-8", "surrogatepass")

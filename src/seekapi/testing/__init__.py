@@ -36,12 +36,12 @@ def reset_sdk_state() -> None:
     warnings logged once are logged again, and jobs that ended are forgotten (calls for
     them are no longer refused). Use it between tests.
     """
-    from .._api import _reset_warnings
+    from .._api import reset_warnings
     from .._client import reset_default_client
-    from .._job import forget_ended
+    from .._jobstate import forget_ended
 
     reset_default_client()
-    _reset_warnings()
+    reset_warnings()
     forget_ended()
 
 
