@@ -20,8 +20,7 @@ from seekapi._client import Budget, Client, default_client
 from seekapi._retry import Replay
 from seekapi.errors import ConfigurationError, HTTPStatusError, UsageError
 from seekapi.testing import Backend, Fault, reset_sdk_state
-
-from .echo_server import EchoServer, Received, response
+from tests.support.echo_server import EchoServer, Received, response
 
 SLACK = 0.5
 

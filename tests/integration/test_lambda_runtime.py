@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lambda_runtime import SHUTDOWN_STATUS, LambdaRuntime, start_runtime_process
+from tests.support.lambda_runtime import SHUTDOWN_STATUS, LambdaRuntime, start_runtime_process
 
 pytest.importorskip(
     "awslambdaric", reason="awslambdaric (a dev dependency) runs the handlers under test"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from seekapi.testing import Backend, Fault
-from tests.lambda_runtime import LambdaRuntime, RuntimeProcess, start_runtime_process
+from tests.support.lambda_runtime import LambdaRuntime, RuntimeProcess, start_runtime_process
 
 pytest.importorskip("awslambdaric", reason="awslambdaric (a dev dependency) runs the workers")
 

@@ -12,8 +12,7 @@ import pytest
 
 import seekapi
 from seekapi.testing import Backend, Fault
-
-from .echo_server import EchoServer, Received, response
+from tests.support.echo_server import EchoServer, Received, response
 
 SIGNATURE_MARK = "X-Amz-Signature"
 

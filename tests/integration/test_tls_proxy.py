@@ -10,8 +10,7 @@ import pytest
 import seekapi
 from seekapi.errors import TransportError
 from seekapi.testing import Backend
-
-from .proxy_server import ForwardProxy
+from tests.support.proxy_server import ForwardProxy
 
 
 def _configure(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,1 @@
+"""Helpers for the tests that are not tests: a loopback Lambda Runtime API, proxies, raw servers."""
