@@ -23,10 +23,13 @@ With pytest, the fixtures ``seekapi_emulator``, ``lambda_context`` and ``seekapi
 This package is not imported by ``import seekapi``; it uses the standard library only.
 """
 
-from ._backend import Backend, Fault, FaultKind, Job, ReceivedFile, RecordedRequest
+from ._backend import Backend, Job
 from ._context import FakeLambdaContext, LambdaContextFactory
+from ._faults import Fault, FaultKind
 from ._http import Headers
+from ._jobs import ReceivedFile
 from ._localmode import LocalJob, LocalMode
+from ._recording import RecordedRequest
 
 
 def reset_sdk_state() -> None:
