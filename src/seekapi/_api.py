@@ -2,7 +2,7 @@
 
 Each call validates its arguments, picks local mode or the backend, and hands the
 request to the default client. See ``docs/`` and the README for what each departs from
-1.0.5 in (contract §6).
+1.0.5 in (docs/wire.md §6).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import _thread
 from collections.abc import Mapping
 
+from . import _wire
 from .errors import (
     InputDeadlineExceeded,
     InputDecodeError,
@@ -42,9 +43,6 @@ def _logger() -> logging.Logger:
     import logging
 
     return logging.getLogger("seekapi")
-
-
-_JOBS_PATH = "/v1/internal/jobs/"
 
 
 class JobContext(dict[str, "Any"]):
@@ -122,7 +120,7 @@ def _job_url(api_base: str, job_uuid: str, suffix: str) -> str:
     # A job id is one path segment: nothing in it may change the path it addresses.
     if job_uuid in (".", "..") or any(ord(c) < 0x20 or c == "\x7f" for c in job_uuid):
         raise UsageError("job_uuid is not a usable job id")
-    return f"{api_base.rstrip('/')}{_JOBS_PATH}{quote(job_uuid, safe='')}{suffix}"
+    return f"{api_base.rstrip('/')}{_wire.JOBS_PATH}{quote(job_uuid, safe='')}{suffix}"
 
 
 _warned: set[str] = set()
@@ -142,7 +140,7 @@ def _warn_once(key: str, message: str) -> None:
     _logger().warning(message)
 
 
-def _json_object(**encoded: bytes) -> bytes:
+def _json_object(encoded: dict[str, bytes]) -> bytes:
     """A JSON object from members whose values are already encoded."""
     members = b",".join(
         b'"%s":%s' % (name.encode("ascii"), value) for name, value in encoded.items()
@@ -368,10 +366,10 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
         from ._client import Budget
         from ._json import dumps
 
-        url = _job_url(backend.api_base, job_uuid.strip(), "/worker-request-id")
+        url = _job_url(backend.api_base, job_uuid.strip(), _wire.REQUEST_ID)
         _client().post_json(
             url,
-            dumps({"request_id": request_id}),
+            dumps({_wire.REQUEST_ID_FIELD: request_id}),
             secret=backend.secret,
             budget=Budget.total(timeout),
             replay=Replay.ALWAYS,
@@ -426,7 +424,13 @@ def _push_data(
         )
     # The result is encoded on its own, so an error names a place inside it ($.items[3]),
     # then set into the body as it is: no second encoding.
-    body = _json_object(execution_token=dumps(target.token), data=dumps(data), type=dumps(type))
+    body = _json_object(
+        {
+            _wire.EXECUTION_TOKEN: dumps(target.token),
+            _wire.DATA: dumps(data),
+            _wire.TYPE: dumps(type),
+        }
+    )
     _note(result_bytes=len(body))
     if not target.configured:
         _warn_once(
@@ -439,7 +443,7 @@ def _push_data(
     from ._client import Budget
 
     return _client().post_json(
-        _job_url(target.api_base, target.job_uuid, "/push"),
+        _job_url(target.api_base, target.job_uuid, _wire.PUSH),
         body,
         secret=target.secret,
         budget=Budget.total(timeout),
@@ -503,7 +507,7 @@ def push_file(
         return _local.push_file(settings, target.job_uuid, target.token, name, path, kind)
     from ._client import Budget
 
-    url = _job_url(target.api_base, target.job_uuid, "/push/file")
+    url = _job_url(target.api_base, target.job_uuid, _wire.PUSH_FILE)
     with FileUpload(
         execution_token=target.token, name=name, local_path=path, content_type=kind
     ) as body:
@@ -581,17 +585,17 @@ def charge(
     if not target.configured:
         raise UsageError("charge requires api_base, secret, job_uuid, execution_token in context")
     fields = {
-        "execution_token": dumps(target.token),
-        "idempotency_key": dumps(key),
-        "count": dumps(count),
+        _wire.EXECUTION_TOKEN: dumps(target.token),
+        _wire.IDEMPOTENCY_KEY: dumps(key),
+        _wire.COUNT: dumps(count),
     }
     if justification is not None:
-        fields["justification"] = dumps(justification)
+        fields[_wire.JUSTIFICATION] = dumps(justification)
     from ._client import Budget
 
     return _client().post_json(
-        _job_url(target.api_base, target.job_uuid, "/charge"),
-        _json_object(**fields),
+        _job_url(target.api_base, target.job_uuid, _wire.CHARGE),
+        _json_object(fields),
         secret=target.secret,
         budget=Budget.total(timeout),
         replay=Replay.ALWAYS,

@@ -1,4 +1,4 @@
-"""The public API keeps every 1.0.5 name, parameter, order and default (contract §0)."""
+"""The public API keeps every 1.0.5 name, parameter, order and default (docs/wire.md §0)."""
 
 from __future__ import annotations
 
