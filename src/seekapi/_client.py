@@ -1,11 +1,7 @@
 """The client: time budget, retries and redirects around the transport.
 
-A call gets a :class:`Budget`: an overall deadline (its ``timeout``, and under ``run()``
-the job's deadline too), a limit on each stall (no byte moving), and a limit on
-connection set-up. For the JSON calls the stall and set-up limits are half the call's
-``timeout`` (at least 1 s), so an attempt that hangs leaves time for another. A
-``timeout`` of :data:`NO_LIMIT_SECONDS` or more (or one too large for a float) means no
-limit, like ``None``.
+A call gets a :class:`~seekapi._deadline.Budget` (see :mod:`seekapi._deadline`): an
+overall deadline, a limit on each stall and a limit on connection set-up.
 
 Retries: see :mod:`seekapi._retry` for which calls may be repeated, for how long, and
 why. Between attempts the client waits with jittered exponential backoff, or what
@@ -40,10 +36,21 @@ import json
 import math
 import os
 import time
-from contextvars import ContextVar
 
+# Budget and job_deadline are still imported from here by code not yet moved to ._deadline.
+from ._deadline import Budget as Budget  # noqa: PLC0414 - a re-export
+from ._deadline import job_deadline as job_deadline  # noqa: PLC0414 - a re-export
 from ._redact import display_url, query_secrets, scrub
-from ._retry import LAST_ATTEMPT_SECONDS, Deadline, Replay, RetryPolicy, parse_retry_after
+from ._retry import (
+    Answer,
+    Decision,
+    Failure,
+    GiveUp,
+    Replay,
+    RetryPolicy,
+    decide,
+    parse_retry_after,
+)
 from .errors import (
     DeadlineExceeded,
     HTTPStatusError,
@@ -59,71 +66,12 @@ if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable, Mapping, Sequence
 
-    from ._transport import Request, Response, StreamBody, Transport
+    from ._transport import AttemptFailed, Request, Response, StreamBody, Transport
     from .errors import ConfigurationError
 
 MAX_REDIRECTS = 5
 MAX_REPLY_BYTES = 8 * 1024 * 1024
 """Cap on a backend reply: the platform answers small JSON objects."""
-NO_LIMIT_SECONDS = 1e9
-"""A ``timeout`` this long (about 32 years) or longer means no limit."""
-
-job_deadline: ContextVar[Deadline | None] = ContextVar("seekapi_job_deadline", default=None)
-"""The deadline of the job being run by ``run()``; every call in it is bounded by it too."""
-
-
-class Budget:
-    """How long a call may take: overall, per stall, to set up a connection, and (when
-    ``reply`` is set) for the answer to an upload and for each wait between attempts."""
-
-    __slots__ = ("connect", "deadline", "reply", "stall")
-
-    def __init__(
-        self, deadline: Deadline, stall: float, connect: float, reply: float | None = None
-    ) -> None:
-        self.deadline = deadline
-        self.stall = stall
-        self.connect = connect
-        self.reply = reply
-
-    @classmethod
-    def total(cls, timeout: float | None, clock: Callable[[], float] = time.monotonic) -> Budget:
-        """``timeout`` bounds the whole call; each attempt's waits at most half of it.
-
-        ``None`` (as 1.0.5 allowed) or ``inf`` means no overall limit.
-        """
-        seconds = _seconds(timeout)
-        attempt = max(1.0, seconds / 2)
-        deadline = Deadline.after(seconds, clock).earliest(job_deadline.get())
-        return cls(deadline, attempt, attempt)
-
-    @classmethod
-    def per_stall(
-        cls, timeout: float | None, clock: Callable[[], float] = time.monotonic
-    ) -> Budget:
-        """``timeout`` bounds set-up, each stall, the wait for the answer and each wait
-        between attempts, but not the whole call: a large upload that keeps moving is not
-        cut off."""
-        seconds = _seconds(timeout)
-        deadline = Deadline.never(clock).earliest(job_deadline.get())
-        return cls(deadline, seconds, seconds, reply=seconds)
-
-
-def _seconds(timeout: float | None) -> float:
-    if timeout is None:
-        return math.inf
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-        from .errors import UsageError
-
-        raise UsageError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    # Compared before any conversion: an int beyond a float's range must not overflow.
-    if not timeout > 0:  # also NaN
-        from .errors import UsageError
-
-        raise UsageError("timeout must be a positive number of seconds")
-    if timeout >= NO_LIMIT_SECONDS:
-        return math.inf
-    return float(timeout)
 
 
 class Client:
@@ -271,129 +219,129 @@ class Client:
         *,
         redirects: bool = False,
     ) -> Response:
+        """Send ``request`` until an answer to return arrives (2xx, or 3xx with
+        ``redirects``); raise when :func:`~seekapi._retry.decide` gives up."""
         from ._transport import AttemptFailed
 
-        policy = self.retry
-        deadline = budget.deadline
-        bounded = math.isfinite(deadline.at)
-        where = display_url(request.url)
         attempt = 0
         replaced_stale = False
         sent = False  # whether any attempt may have delivered the whole request
         while True:
             attempt += 1
-            if deadline.expired():
-                raise DeadlineExceeded(
-                    f"{request.method} {where}: the time budget ran out"
-                    + (f" after {attempt - 1} attempt(s)" if attempt > 1 else ""),
-                    method=request.method,
-                    where=where,
-                    attempts=attempt - 1,
-                    request_sent=sent,
-                )
-            try:
-                response = self._transport.send(
-                    request,
-                    deadline=deadline,
-                    stall=budget.stall,
-                    connect=budget.connect,
-                    max_body=max_body,
-                    reply_within=budget.reply,
-                )
-            except ValueError as exc:
-                if isinstance(exc, SeekAPIError):  # a bad proxy variable, say
-                    raise
-                # The URL or a header cannot be sent at all (a line break in the secret...).
-                raise _unusable_request(request, exc, secrets) from None
-            except AttemptFailed as failure:
-                sent = sent or failure.request_sent
-                stale = failure.reused and not failure.response_started and not failure.timed_out
-                allowed = policy.may_retry_failure(request_sent=failure.request_sent, replay=replay)
-                if stale and allowed and not replaced_stale:
-                    # A kept-alive connection that died while idle: try a fresh one now.
-                    replaced_stale = True
-                    attempt -= 1
-                    continue
-                if (
-                    failure.deadline
-                    or failure.permanent
-                    or not allowed
-                    or not policy.may_try_again(attempt, replay, bounded=bounded)
-                ):
-                    raise _transport_error(
-                        failure, request.method, where, attempt, secrets, url=request.url, sent=sent
-                    ) from failure
-                wait = _fit(policy.backoff(attempt, self._rand), deadline, drawn=True)
-                if wait is None:
-                    raise _out_of_time(
-                        request, attempt, scrub(str(failure), secrets), sent
-                    ) from failure
+            if budget.deadline.expired():
+                raise _budget_spent(request, attempt - 1, sent)
+            result = self._attempt(request, budget, max_body, secrets)
+            outcome: Answer | Failure
+            if isinstance(result, AttemptFailed):
+                sent = sent or result.request_sent
+                outcome = _failure(result)
             else:
                 sent = True
-                status = response.status
-                if 200 <= status < 300 or (redirects and 300 <= status < 400):
-                    return response
-                if not policy.may_retry_status(status, replay) or not policy.may_try_again(
-                    attempt, replay, bounded=bounded
-                ):
-                    raise _status_error(response, request, attempt, secrets)
-                asked = self._retry_after(response, request, attempt, secrets, budget)
-                if asked is None:
-                    wait = _fit(policy.backoff(attempt, self._rand), deadline, drawn=True)
-                else:
-                    wait = _fit(asked, deadline, drawn=False)
-                if wait is None:
-                    # The answer says more than "out of time" would: its status and body.
-                    raise _status_error(
-                        response,
-                        request,
-                        attempt,
-                        secrets,
-                        note="no time left to retry within the time budget",
-                    )
-            if wait > 0:
-                self._sleep(wait)
-
-    def _retry_after(
-        self,
-        response: Response,
-        request: Request,
-        attempt: int,
-        secrets: Sequence[str],
-        budget: Budget,
-    ) -> float | None:
-        """The wait a ``Retry-After`` asks for (``None`` without one); raises the status
-        error at once when the call cannot wait that long."""
-        asked = parse_retry_after(response.header("Retry-After"), self._wall())
-        if asked is None:
-            return None
-        may_wait = min(
-            self.retry.max_retry_after, budget.deadline.remaining(), budget.reply or math.inf
-        )
-        if asked >= may_wait:
-            raise _status_error(
-                response,
-                request,
+                if 200 <= result.status < 300 or (redirects and 300 <= result.status < 400):
+                    return result
+                asked = parse_retry_after(result.header("Retry-After"), self._wall())
+                outcome = Answer(result.status, asked)
+            decision = decide(
                 attempt,
-                secrets,
-                note=f"the server asked to retry after {asked:g} s, more than the"
-                f" {may_wait:.1f} s this call may still wait",
+                outcome,
+                replay,
+                self.retry,
+                left=budget.deadline.remaining(),
+                draw=self._rand(),
+                wait_cap=budget.reply or math.inf,
+                replaced_stale=replaced_stale,
             )
-        return asked
+            if decision.give_up is not None:
+                if isinstance(result, AttemptFailed):
+                    error = _failure_error(result, decision, request, attempt, secrets, sent=sent)
+                    raise error from result
+                raise _answer_error(result, decision, request, attempt, secrets)
+            if decision.fresh:
+                replaced_stale = True
+                attempt -= 1  # a connection that died while idle is no failed attempt
+            elif decision.wait > 0:
+                self._sleep(decision.wait)
+
+    def _attempt(
+        self, request: Request, budget: Budget, max_body: int, secrets: Sequence[str]
+    ) -> Response | AttemptFailed:
+        """One attempt: the response, or what went wrong when no response came."""
+        from ._transport import AttemptFailed
+
+        try:
+            return self._transport.send(
+                request,
+                deadline=budget.deadline,
+                stall=budget.stall,
+                connect=budget.connect,
+                max_body=max_body,
+                reply_within=budget.reply,
+            )
+        except AttemptFailed as failure:
+            return failure
+        except ValueError as exc:
+            if isinstance(exc, SeekAPIError):  # a bad proxy variable, say
+                raise
+            # The URL or a header cannot be sent at all (a line break in the secret...).
+            raise _unusable_request(request, exc, secrets) from None
 
 
-def _fit(wait: float, deadline: Deadline, *, drawn: bool) -> float | None:
-    """``wait`` if an attempt with at least ``LAST_ATTEMPT_SECONDS`` can follow it before
-    ``deadline``, else ``None``.
+def _failure(failure: AttemptFailed) -> Failure:
+    """What the retry decision needs to know of an attempt that got no response."""
+    return Failure(
+        request_sent=failure.request_sent,
+        timed_out=failure.deadline,
+        permanent=failure.permanent,
+        stale=failure.reused and not failure.response_started and not failure.timed_out,
+    )
 
-    A ``drawn`` (jittered) wait that would leave too little time is shortened to half the
-    time left, so the end of a budget still gets an attempt; a wait the server asked for
-    is kept as it is.
-    """
-    left = deadline.remaining()
-    if drawn and left - wait < LAST_ATTEMPT_SECONDS:
-        wait = left / 2
-    return wait if left - wait >= LAST_ATTEMPT_SECONDS else None
+
+def _failure_error(
+    failure: AttemptFailed,
+    decision: Decision,
+    request: Request,
+    attempts: int,
+    secrets: Sequence[str],
+    *,
+    sent: bool,
+) -> TransportError:
+    if decision.give_up is GiveUp.NO_TIME_LEFT:
+        return _out_of_time(request, attempts, scrub(str(failure), secrets), sent)
+    where = display_url(request.url)
+    return _transport_error(
+        failure, request.method, where, attempts, secrets, url=request.url, sent=sent
+    )
+
+
+def _answer_error(
+    response: Response,
+    decision: Decision,
+    request: Request,
+    attempts: int,
+    secrets: Sequence[str],
+) -> HTTPStatusError:
+    note = ""
+    if decision.give_up is GiveUp.RETRY_AFTER_TOO_LONG:
+        note = (
+            f"the server asked to retry after {decision.wait:g} s, more"
+            f" than the {decision.may_wait:.1f} s this call may still wait"
+        )
+    elif decision.give_up is GiveUp.NO_TIME_LEFT:
+        # The answer says more than "out of time" would: its status and body.
+        note = "no time left to retry within the time budget"
+    return _status_error(response, request, attempts, secrets, note=note)
+
+
+def _budget_spent(request: Request, attempts: int, sent: bool) -> DeadlineExceeded:
+    where = display_url(request.url)
+    return DeadlineExceeded(
+        f"{request.method} {where}: the time budget ran out"
+        + (f" after {attempts} attempt(s)" if attempts else ""),
+        method=request.method,
+        where=where,
+        attempts=attempts,
+        request_sent=sent,
+    )
 
 
 def _out_of_time(request: Request, attempts: int, reason: str, sent: bool) -> DeadlineExceeded:

@@ -1,4 +1,4 @@
-"""Retry policy and deadline arithmetic. Plain values, no I/O: clock and randomness come in.
+"""Retry policy: which calls may be repeated, how long to wait, when to give up. No I/O.
 
 Which calls may be repeated after the request may have reached the server, and why:
 
@@ -37,6 +37,9 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Callable
+
+# Still importable from here for code that has not moved to ._deadline yet.
+from ._deadline import Deadline as Deadline  # noqa: PLC0414 - a re-export
 
 LAST_ATTEMPT_SECONDS = 0.1
 """No attempt after the first is started with less time than this left."""
@@ -114,42 +117,144 @@ class RetryPolicy:
         return float(ceiling * rand())
 
 
-class Deadline:
-    """A point on a monotonic clock after which a call must have returned.
+class Answer:
+    """An attempt's outcome that is an answer outside 2xx: its ``status``, and the
+    seconds its ``Retry-After`` asked for (``None`` without a readable one)."""
 
-    ``at`` is ``math.inf`` for no deadline. ``clock`` is the clock ``at`` was read from.
+    __slots__ = ("retry_after", "status")
+
+    def __init__(self, status: int, retry_after: float | None = None) -> None:
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Failure:
+    """An attempt's outcome that is no answer at all.
+
+    ``request_sent``: the whole request may have reached the server. ``timed_out``: the
+    call's own time budget (not only a stall limit) ran out during the attempt.
+    ``permanent``: trying again cannot help (a certificate that fails verification).
+    ``stale``: a kept-alive connection turned out dead before any answer, as one closed
+    while idle does.
     """
 
-    __slots__ = ("at", "clock")
+    __slots__ = ("permanent", "request_sent", "stale", "timed_out")
 
-    def __init__(self, at: float, clock: Callable[[], float]) -> None:
-        self.at = at
-        self.clock = clock
+    def __init__(
+        self,
+        *,
+        request_sent: bool,
+        timed_out: bool = False,
+        permanent: bool = False,
+        stale: bool = False,
+    ) -> None:
+        self.request_sent = request_sent
+        self.timed_out = timed_out
+        self.permanent = permanent
+        self.stale = stale
+
+
+class GiveUp(enum.Enum):
+    """Why a call stops trying."""
+
+    FINAL_STATUS = "the status is not retried for this call"
+    NOT_REPLAYABLE = "the request may have reached the server and must not run twice"
+    PERMANENT = "trying again cannot help"
+    OUT_OF_TIME = "the time budget ran out during the attempt"
+    ATTEMPTS_USED = "the call has made all the attempts it may"
+    RETRY_AFTER_TOO_LONG = "the server asked for a longer wait than the call may still wait"
+    NO_TIME_LEFT = "no further attempt fits in the time left"
+
+
+class Decision:
+    """What to do after a failed attempt.
+
+    Either try again after ``wait`` seconds (``give_up`` is ``None``; ``fresh`` when the
+    attempt is to be repeated at once on a new connection, without counting as one), or
+    stop (``give_up`` says why). For :attr:`GiveUp.RETRY_AFTER_TOO_LONG`, ``wait`` is the
+    wait the server asked for and ``may_wait`` the longest the call could still accept.
+    """
+
+    __slots__ = ("fresh", "give_up", "may_wait", "wait")
+
+    def __init__(
+        self,
+        wait: float = 0.0,
+        give_up: GiveUp | None = None,
+        *,
+        fresh: bool = False,
+        may_wait: float = math.inf,
+    ) -> None:
+        self.wait = wait
+        self.give_up = give_up
+        self.fresh = fresh
+        self.may_wait = may_wait
 
     def __repr__(self) -> str:
-        return f"Deadline(remaining={self.remaining():.3f})"
+        if self.give_up is not None:
+            return f"Decision(give_up={self.give_up.name})"
+        return f"Decision(wait={self.wait:g}{', fresh=True' if self.fresh else ''})"
 
-    @classmethod
-    def after(cls, seconds: float, clock: Callable[[], float]) -> Deadline:
-        """A deadline ``seconds`` from now (``math.inf`` for none)."""
-        return cls(clock() + seconds, clock)
 
-    @classmethod
-    def never(cls, clock: Callable[[], float]) -> Deadline:
-        return cls(math.inf, clock)
+def decide(
+    attempt: int,
+    outcome: Answer | Failure,
+    replay: Replay,
+    policy: RetryPolicy,
+    *,
+    left: float,
+    draw: float,
+    wait_cap: float = math.inf,
+    replaced_stale: bool = False,
+) -> Decision:
+    """Decide what follows failed attempt number ``attempt`` (1-based).
 
-    def remaining(self) -> float:
-        """Seconds left, never negative (``math.inf`` for no deadline)."""
-        return max(0.0, self.at - self.clock())
+    ``left`` is the time left before the call's deadline (``math.inf`` for none),
+    ``draw`` a random number in ``[0, 1)`` for the backoff's jitter, ``wait_cap`` the
+    longest wait between attempts the call's budget allows (on top of
+    ``policy.max_retry_after`` for a ``Retry-After``), and ``replaced_stale`` whether a
+    stale connection has already been replaced once during this call.
+    """
+    bounded = math.isfinite(left)
+    if isinstance(outcome, Failure):
+        allowed = policy.may_retry_failure(request_sent=outcome.request_sent, replay=replay)
+        if outcome.stale and allowed and not replaced_stale:
+            # A kept-alive connection that died while idle: try a fresh one now.
+            return Decision(fresh=True)
+        if outcome.timed_out:
+            return Decision(give_up=GiveUp.OUT_OF_TIME)
+        if outcome.permanent:
+            return Decision(give_up=GiveUp.PERMANENT)
+        if not allowed:
+            return Decision(give_up=GiveUp.NOT_REPLAYABLE)
+    elif not policy.may_retry_status(outcome.status, replay):
+        return Decision(give_up=GiveUp.FINAL_STATUS)
+    if not policy.may_try_again(attempt, replay, bounded=bounded):
+        return Decision(give_up=GiveUp.ATTEMPTS_USED)
+    asked = outcome.retry_after if isinstance(outcome, Answer) else None
+    if asked is None:
+        wait = fit(policy.backoff(attempt, lambda: draw), left, drawn=True)
+    else:
+        may_wait = min(policy.max_retry_after, left, wait_cap)
+        if asked >= may_wait:
+            return Decision(asked, GiveUp.RETRY_AFTER_TOO_LONG, may_wait=may_wait)
+        wait = fit(asked, left, drawn=False)
+    if wait is None:
+        return Decision(give_up=GiveUp.NO_TIME_LEFT)
+    return Decision(wait)
 
-    def expired(self) -> bool:
-        return self.clock() >= self.at
 
-    def earliest(self, other: Deadline | None) -> Deadline:
-        """The earlier of two deadlines (``None`` counts as no deadline)."""
-        if other is None or other.at >= self.at:
-            return self
-        return other
+def fit(wait: float, left: float, *, drawn: bool) -> float | None:
+    """``wait`` if an attempt with at least :data:`LAST_ATTEMPT_SECONDS` can follow it in
+    the ``left`` seconds before the deadline, else ``None``.
+
+    A ``drawn`` (jittered) wait that would leave too little time is shortened to half the
+    time left, so the end of a budget still gets an attempt; a wait the server asked for
+    is kept as it is.
+    """
+    if drawn and left - wait < LAST_ATTEMPT_SECONDS:
+        wait = left / 2
+    return wait if left - wait >= LAST_ATTEMPT_SECONDS else None
 
 
 def parse_retry_after(value: str | None, now_epoch: float) -> float | None:

@@ -27,8 +27,8 @@ import time
 from contextvars import ContextVar
 
 from . import _http11, _proxy
+from ._deadline import Deadline
 from ._redact import display_url
-from ._retry import Deadline
 from ._version import __version__
 
 # typing and dataclasses cost milliseconds to import, on a Lambda's first call: the
