@@ -159,6 +159,21 @@ class Backend:
         self._faults = FaultSwitchboard()
         self._requests = RequestLog()
         self._errors = InternalErrors()
+        self._server = self._assemble(secret, ssl_context, limits, max_connections)
+        self._files_dir: Path | None = None
+        self._temp_dir: str | None = None
+        self._url = ""
+        self._bound: tuple[str, int] | None = None
+
+    def _assemble(
+        self,
+        secret: str,
+        ssl_context: ssl.SSLContext | None,
+        limits: ServingLimits,
+        max_connections: int,
+    ) -> ConnectionServer:
+        """Wire the endpoints to the jobs and faults, and the server to the endpoints."""
+        max_json_bytes = limits.max_json_bytes
         endpoints = EndpointDispatcher(
             secret,
             self._jobs,
@@ -173,7 +188,7 @@ class Backend:
             errors=self._errors,
             stop=self._stop,
         )
-        self._server = ConnectionServer(
+        return ConnectionServer(
             ssl_context=ssl_context,
             max_connections=max_connections,
             write_timeout=limits.request_timeout,
@@ -181,10 +196,6 @@ class Backend:
             errors=self._errors,
             stop=self._stop,
         )
-        self._files_dir: Path | None = None
-        self._temp_dir: str | None = None
-        self._url = ""
-        self._bound: tuple[str, int] | None = None
 
     # -- lifecycle -------------------------------------------------------------------
 

@@ -24,7 +24,13 @@ from ._connection import (
     TimedReader,
 )
 from ._faults import Fault, FaultSwitchboard, fault_response
-from ._http import BodyReader, ClientGoneError, ProtocolError, RequestHead, parse_request_head
+from ._http import (
+    BodyReader,
+    ClientGoneError,
+    MalformedRequestError,
+    RequestHead,
+    parse_request_head,
+)
 from ._recording import InternalErrors, RequestLog
 from ._replies import EmulatorResponse, error_response
 
@@ -148,7 +154,7 @@ class ConnectionHandler:
         received_at = time.monotonic()
         try:
             head = parse_request_head(line, conn.rfile)
-        except ProtocolError as exc:
+        except MalformedRequestError as exc:
             conn.send_response(error_response(exc.status, "bad_request", exc.message), keep=False)
             return "graceful"
         except RequestTimedOut as exc:
@@ -157,7 +163,7 @@ class ConnectionHandler:
         fault = self._faults.take(head.method, head.path)
         try:
             body = BodyReader.for_request(head, conn.rfile, self._body_starter(conn, head))
-        except ProtocolError as exc:
+        except MalformedRequestError as exc:
             response = error_response(exc.status, "bad_request", exc.message)
             self._requests.finish(index, b"", response.status, None)
             conn.send_response(response, keep=False)
@@ -168,7 +174,7 @@ class ConnectionHandler:
         exchange = RequestExchange(conn, head, body, index, fault)
         try:
             return self._exchange(exchange)
-        except ProtocolError as exc:
+        except MalformedRequestError as exc:
             response = error_response(exc.status, "bad_request", exc.message)
             self._requests.finish(index, body.captured, response.status, None)
             conn.send_response(response, keep=False)

@@ -15,7 +15,7 @@ __all__ = [
     "BodyReader",
     "ClientGoneError",
     "Headers",
-    "ProtocolError",
+    "MalformedRequestError",
     "RequestHead",
     "chunk_frames",
     "parse_request_head",
@@ -32,7 +32,7 @@ _HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 _DIGITS = re.compile(r"[0-9]{1,18}")
 
 
-class ProtocolError(Exception):
+class MalformedRequestError(Exception):
     """The client sent something that is not acceptable HTTP/1.1; answer ``status``."""
 
     def __init__(self, status: int, message: str) -> None:
@@ -104,7 +104,7 @@ class RequestHead:
 def _read_line(rfile: BufferedReader, what: str) -> bytes:
     line = rfile.readline(MAX_LINE + 1)
     if len(line) > MAX_LINE:
-        raise ProtocolError(431 if what == "header" else 400, f"{what} line too long")
+        raise MalformedRequestError(431 if what == "header" else 400, f"{what} line too long")
     if not line.endswith(b"\n"):
         raise ClientGoneError(f"connection closed inside the {what}s")
     return line
@@ -117,31 +117,31 @@ def _read_fields(rfile: BufferedReader) -> list[tuple[str, str]]:
         if line in (b"\r\n", b"\n"):
             return fields
         if len(fields) >= MAX_HEADERS:
-            raise ProtocolError(431, "too many header fields")
+            raise MalformedRequestError(431, "too many header fields")
         if line[:1] in (b" ", b"\t"):
-            raise ProtocolError(400, "obsolete header line folding is not accepted")
+            raise MalformedRequestError(400, "obsolete header line folding is not accepted")
         name, sep, value = line.partition(b":")
         if not sep or not _TOKEN.fullmatch(name):
-            raise ProtocolError(400, "malformed header field")
+            raise MalformedRequestError(400, "malformed header field")
         fields.append((name.decode("ascii"), value.strip(b" \t\r\n").decode("latin-1")))
 
 
 def parse_request_head(request_line: bytes, rfile: BufferedReader) -> RequestHead:
     """Parse ``request_line`` (already read) and the header block that follows it."""
     if len(request_line) > MAX_LINE:
-        raise ProtocolError(414, "request line too long")
+        raise MalformedRequestError(414, "request line too long")
     parts = request_line.rstrip(b"\r\n").split(b" ")
     if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]):
-        raise ProtocolError(400, "malformed request line")
+        raise MalformedRequestError(400, "malformed request line")
     method, target_bytes, version_bytes = parts
     if version_bytes not in (b"HTTP/1.1", b"HTTP/1.0"):
-        raise ProtocolError(505, "only HTTP/1.0 and HTTP/1.1 are spoken here")
+        raise MalformedRequestError(505, "only HTTP/1.0 and HTTP/1.1 are spoken here")
     try:
         target = target_bytes.decode("ascii")
     except UnicodeDecodeError:
-        raise ProtocolError(400, "request target is not ASCII") from None
+        raise MalformedRequestError(400, "request target is not ASCII") from None
     if not target.startswith("/"):
-        raise ProtocolError(400, "request target must be an absolute path")
+        raise MalformedRequestError(400, "request target must be an absolute path")
     path, _, query = target.partition("?")
     headers = Headers(_read_fields(rfile))
     return RequestHead(
@@ -184,20 +184,22 @@ class BodyReader:
     def for_request(
         cls, head: RequestHead, rfile: BufferedReader, on_first_read: Callable[[], None] | None
     ) -> BodyReader:
-        """Choose the framing of ``head``'s body; :class:`ProtocolError` if it is unusable."""
+        """Choose the framing of ``head``'s body; :class:`MalformedRequestError` if unusable."""
         te = head.headers.get("transfer-encoding")
         cl = head.headers.get("content-length")
         if te is not None:
             if cl is not None:
-                raise ProtocolError(400, "both Content-Length and Transfer-Encoding were sent")
+                raise MalformedRequestError(
+                    400, "both Content-Length and Transfer-Encoding were sent"
+                )
             if te.strip().lower() != "chunked":
-                raise ProtocolError(501, "only the chunked transfer coding is supported")
+                raise MalformedRequestError(501, "only the chunked transfer coding is supported")
             return cls(rfile, length=0, chunked=True, on_first_read=on_first_read)
         if cl is None:
             return cls(rfile, length=0, chunked=False)
         values = {v.strip() for v in cl.split(",")}
         if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values))):
-            raise ProtocolError(400, "invalid Content-Length")
+            raise MalformedRequestError(400, "invalid Content-Length")
         length = int(next(iter(values)))
         return cls(rfile, length=length, chunked=False, on_first_read=on_first_read)
 
@@ -258,7 +260,7 @@ class BodyReader:
             line = _read_line(self._rfile, "chunk size")
             size_field = line.split(b";", 1)[0].strip()
             if not _HEX.fullmatch(size_field):
-                raise ProtocolError(400, "malformed chunk size")
+                raise MalformedRequestError(400, "malformed chunk size")
             self._chunk_left = int(size_field, 16)
             if self._chunk_left == 0:
                 _read_fields(self._rfile)  # trailer fields, ignored
@@ -269,7 +271,7 @@ class BodyReader:
             raise ClientGoneError("connection closed inside a chunk")
         self._chunk_left -= len(data)
         if self._chunk_left == 0 and _read_line(self._rfile, "chunk end") not in (b"\r\n", b"\n"):
-            raise ProtocolError(400, "chunk data longer than its size")
+            raise MalformedRequestError(400, "chunk data longer than its size")
         return data
 
 

@@ -72,7 +72,7 @@ class JobRecord:
     metered_event_count: int = 0
     request_ids: list[str] = field(default_factory=list)
     # Held while a push or charge is applied to both the files and the fields above, so
-    # the two agree on the order (the backend's lock is not held during file writes).
+    # the two agree on the order (the job book's lock is not held during file writes).
     write_lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
