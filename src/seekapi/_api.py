@@ -94,7 +94,7 @@ def _event_field(event: object, key: str) -> str:
     return _string_field(event, key, "the event (a JSON object)", InvalidEventError)
 
 
-class _Target:
+class _JobTarget:
     """What a backend call needs from the ``create_context`` dict."""
 
     __slots__ = ("api_base", "job_uuid", "secret", "token")
@@ -148,7 +148,7 @@ def _json_object(encoded: dict[str, bytes]) -> bytes:
     return b"{" + members + b"}"
 
 
-def _check_open(target: _Target) -> JobState | None:
+def _check_open(target: _JobTarget) -> JobState | None:
     """Refuse a push or charge for a job run() has finished (leftover code); return the
     job run() is running for this call, if any."""
     from ._jobstate import check_open
@@ -156,7 +156,7 @@ def _check_open(target: _Target) -> JobState | None:
     return check_open(target.job_uuid, target.token)
 
 
-def _hidden(job: JobState | None, target: _Target) -> tuple[str, ...]:
+def _hidden(job: JobState | None, target: _JobTarget) -> tuple[str, ...]:
     return (target.token, *job.secrets) if job is not None else (target.token,)
 
 
@@ -389,7 +389,7 @@ def push_data(
     backend (and outside local mode) nothing is sent, ``{"ok": True}`` is returned and a
     warning is logged once, as 1.0.5 did silently.
     """
-    target = _Target(context)
+    target = _JobTarget(context)
     if not isinstance(type, str):
         raise UsageError(f"type must be a string, not {type.__class__.__name__}")
     job = _check_open(target)
@@ -410,7 +410,7 @@ def push_data(
 
 
 def _push_data(
-    target: _Target, data: Any, type: str, timeout: float, hide: tuple[str, ...]
+    target: _JobTarget, data: Any, type: str, timeout: float, hide: tuple[str, ...]
 ) -> dict[str, Any]:
     from . import _settings
     from ._json import dumps
@@ -471,7 +471,7 @@ def push_file(
     from . import _settings
     from ._retry import Replay
 
-    target = _Target(context)
+    target = _JobTarget(context)
     if not isinstance(name, str):
         raise UsageError(f"name must be a string, not {type(name).__name__}")
     _check_text(name, "name")
@@ -562,7 +562,7 @@ def charge(
         raise UsageError("count must be >= 1")
     if justification is not None and not isinstance(justification, dict):
         raise UsageError("justification must be a JSON object")
-    target = _Target(context)
+    target = _JobTarget(context)
     job = _check_open(target)
     if _settings.local_mode_enabled():
         from . import _local

@@ -116,7 +116,7 @@ async def run_async(
         life.close()
 
 
-class _Outcome:
+class _UserResult:
     """What the user stage produced: a result to push, or a finished return value."""
 
     __slots__ = ("push", "reason", "result", "returned")
@@ -211,7 +211,7 @@ class _Lifecycle:
         )
         return None
 
-    def call_sync(self, user_fn: Callable[[Any], Any]) -> _Outcome:
+    def call_sync(self, user_fn: Callable[[Any], Any]) -> _UserResult:
         from ._interrupt import Alarm
 
         started = self.clock()
@@ -223,9 +223,9 @@ class _Lifecycle:
         except BaseException as exc:  # noqa: BLE001 - sorted out in _user_outcome
             return self._user_outcome(exc, started)
         self._log_user(started)
-        return _Outcome(result=value, push=value is not None)
+        return _UserResult(result=value, push=value is not None)
 
-    async def call_async(self, user_fn: Callable[[Any], Any]) -> _Outcome:
+    async def call_async(self, user_fn: Callable[[Any], Any]) -> _UserResult:
         from ._interrupt import Alarm
 
         started = self.clock()
@@ -244,9 +244,9 @@ class _Lifecycle:
             # The coroutine ignored its cancellation and finished late: too late.
             return self._user_outcome(WorkerTimeout("the worker code finished too late"), started)
         self._log_user(started)
-        return _Outcome(result=value, push=value is not None)
+        return _UserResult(result=value, push=value is not None)
 
-    def finish(self, outcome: _Outcome) -> dict[str, Any]:
+    def finish(self, outcome: _UserResult) -> dict[str, Any]:
         """Deliver the result, within the delivery deadline, and build the return value."""
         import seekapi
 
@@ -407,14 +407,14 @@ class _Lifecycle:
     def _time_for_user(self) -> float:
         return self.job.remaining() if self.job is not None else float("inf")
 
-    def _user_outcome(self, exc: BaseException, started: float) -> _Outcome:
+    def _user_outcome(self, exc: BaseException, started: float) -> _UserResult:
         from ._job import UNSET, StopJob
 
         if isinstance(exc, StopJob):
             self._log_user(started)
             # As for a returned value, None means nothing more to push.
             push = exc.result is not UNSET and exc.result is not None
-            return _Outcome(result=exc.result if push else None, push=push, reason=exc.reason)
+            return _UserResult(result=exc.result if push else None, push=push, reason=exc.reason)
         if isinstance(exc, WorkerTimeout):
             self._log_failure("the worker code was interrupted at its deadline", exc)
             message = (
@@ -427,7 +427,7 @@ class _Lifecycle:
                 from . import _jobstate
 
                 _jobstate.close(self.job)
-            return _Outcome(returned=self._fail(WORKER_TIMEOUT, message, "timeout", log=False))
+            return _UserResult(returned=self._fail(WORKER_TIMEOUT, message, "timeout", log=False))
         if isinstance(exc, WorkerError):
             # A failure the worker chose (bad customer input, say): not a defect, so a
             # warning without a traceback.
@@ -439,11 +439,11 @@ class _Lifecycle:
                 self._clean(_safe_str(exc.message)),
                 extra=self.extra,
             )
-            return _Outcome(returned=self._fail(code, message, "user", log=False))
+            return _UserResult(returned=self._fail(code, message, "user", log=False))
         if not isinstance(exc, Exception):
             raise exc  # KeyboardInterrupt, SystemExit: not ours to turn into a failure
         self._log_failure("the worker code raised", exc)
-        return _Outcome(
+        return _UserResult(
             returned=self._fail(WORKER_ERROR, self._message(exc, "user"), "user", log=False)
         )
 

@@ -84,7 +84,7 @@ def read_json_file(path: str, what: str) -> Any:
     return parse_json(text, source)
 
 
-def dumps(value: object, *, indent: int | None = None) -> str:
+def json_text(value: object, *, indent: int | None = None) -> str:
     """Standard JSON text for output.
 
     Values JSON cannot hold are shown by their ``repr``, NaN and the infinities as the
@@ -113,7 +113,7 @@ _emitted = [False]  # whether this command wrote its JSON object already
 def emit_json(value: object) -> None:
     """Write ``value`` as one line of JSON on standard output, and flush it."""
     _emitted[0] = True
-    sys.stdout.write(dumps(value) + "\n")
+    sys.stdout.write(json_text(value) + "\n")
     sys.stdout.flush()
 
 

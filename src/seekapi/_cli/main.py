@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser([] if named is None else [named])
     try:
         args = parser.parse_args(argv)
-    except UsageError as exc:
+    except CommandLineError as exc:
         exc.parser.print_usage(sys.stderr)
         return _usage_error(exc.parser.prog, exc.message, json_mode)
     except SystemExit as exc:  # --help or --version
@@ -97,7 +97,7 @@ def _json_failure(json_mode: bool, code: int, kind: str, message: str) -> None:
         emit_json({"ok": False, "exit_code": code, "error": {"type": kind, "message": message}})
 
 
-class UsageError(Exception):
+class CommandLineError(Exception):
     """The command line was wrong: what argparse would print before exiting with 2."""
 
     def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
@@ -113,7 +113,7 @@ class Parser(argparse.ArgumentParser):
     """
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(self, message)
+        raise CommandLineError(self, message)
 
 
 def _status(code: object) -> int:

@@ -20,8 +20,8 @@ from .._common import (
     EXIT_OK,
     CommandError,
     display_path,
-    dumps,
     emit_json,
+    json_text,
     read_json_file,
     setup_logging,
 )
@@ -254,7 +254,7 @@ def _print_banner(
     ]
     if events:
         lines += ["", "Jobs created from --job, one event per line:"]
-        lines += [dumps(event) for event in events]
+        lines += [json_text(event) for event in events]
     lines += ["", "Stop with Ctrl-C."]
     sys.stdout.write("\n".join(lines) + "\n")
     sys.stdout.flush()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..._settings import LOCAL_DEFAULT_DIRNAME
-from .._common import CommandError, dumps, parse_json, read_json_file
+from .._common import CommandError, json_text, parse_json, read_json_file
 from .handler import HandlerSpec, parse_handler
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def fixtures_file(plan: Plan, folder: str) -> str | None:
         return plan.fixtures
     path = os.path.join(folder, "fixtures.json")
     with open(path, "x", encoding="utf-8") as file:
-        file.write(dumps(plan.fixtures_content))
+        file.write(json_text(plan.fixtures_content))
     return path
 
 

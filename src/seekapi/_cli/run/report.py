@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._common import EXIT_FAILED, EXIT_OK, display_path, dumps, emit_json
+from .._common import EXIT_FAILED, EXIT_OK, display_path, emit_json, json_text
 from .plan import Plan
 from .sandbox import Invocation, Ran
 
@@ -48,7 +48,7 @@ class FileInfo:
 
 
 @dataclass
-class Outcome:
+class HandlerOutcome:
     """What the job left behind: its result, files and charges."""
 
     result: Any = None
@@ -60,7 +60,7 @@ class Outcome:
     artifacts: str | None = None
 
 
-def read_outcome(plan: Plan, job: Job, before: Mapping[str, int]) -> Outcome:
+def read_outcome(plan: Plan, job: Job, before: Mapping[str, int]) -> HandlerOutcome:
     """What the job left: from its local-mode folder (the lines added since ``before``,
     see :func:`artifact_sizes`), or with ``--emulate`` from the emulator's record."""
     job_dir = plan.local_job_dir()
@@ -116,9 +116,9 @@ def _jsonl(path: str, offset: int = 0) -> list[dict[str, Any]]:
     return records
 
 
-def _local_outcome(job_dir: str, before: Mapping[str, int], plan: Plan) -> Outcome:
+def _local_outcome(job_dir: str, before: Mapping[str, int], plan: Plan) -> HandlerOutcome:
 
-    outcome = Outcome(artifacts=job_dir if os.path.isdir(job_dir) else None)
+    outcome = HandlerOutcome(artifacts=job_dir if os.path.isdir(job_dir) else None)
     pushes = _jsonl(os.path.join(job_dir, "data_pushes.jsonl"), before.get("data_pushes.jsonl", 0))
     outcome.pushes = len(pushes)
     if pushes:
@@ -182,8 +182,8 @@ def _charge_view(record: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def _emulated_outcome(job: Job) -> Outcome:
-    return Outcome(
+def _emulated_outcome(job: Job) -> HandlerOutcome:
+    return HandlerOutcome(
         artifacts=str(job.directory),
         result=job.result,
         pushes=len(job.pushes),
@@ -203,7 +203,7 @@ def _emulated_outcome(job: Job) -> Outcome:
 def show(
     plan: Plan,
     ran: Ran,
-    outcome: Outcome,
+    outcome: HandlerOutcome,
     *,
     request_id: str,
     memory_size_mb: int,
@@ -325,7 +325,7 @@ def _json_summary(
     handler: str,
     request_id: str,
     invocation: Invocation,
-    outcome: Outcome,
+    outcome: HandlerOutcome,
     report: Report,
     code: int,
 ) -> dict[str, object]:
@@ -350,7 +350,7 @@ def _json_summary(
 
 
 def _print_summary(
-    plan: Plan, handler: str, invocation: Invocation, outcome: Outcome, report: Report
+    plan: Plan, handler: str, invocation: Invocation, outcome: HandlerOutcome, report: Report
 ) -> None:
     error = invocation.error
     if error is not None and error.get("traceback"):
@@ -366,7 +366,7 @@ def _print_summary(
     elif error is not None:
         out.append(f"Returned:  nothing Lambda can send back: {error.get('message')}")
     else:
-        out.append(f"Returned:  {dumps(invocation.returned)}")
+        out.append(f"Returned:  {json_text(invocation.returned)}")
     if outcome.pushes:
         shown = _shown_result(outcome.result, outcome.artifacts)
         pushes = f" ({outcome.pushes} pushes, the last one wins)" if outcome.pushes > 1 else ""
@@ -399,16 +399,16 @@ def _print_summary(
 
 
 def _shown_result(result: Any, artifacts: str | None) -> str:
-    text = dumps(result)
+    text = json_text(result)
     if len(text) > _ONE_LINE:
-        text = "\n" + "\n".join("  " + line for line in dumps(result, indent=2).split("\n"))
+        text = "\n" + "\n".join("  " + line for line in json_text(result, indent=2).split("\n"))
     if len(text) > _RESULT_CHARS:
         where = (
             f"the whole of it is in {display_path(os.path.join(artifacts, 'response_json.json'))}"
             if artifacts is not None
             else "use --json for the whole of it"
         )
-        text = f"{text[:_RESULT_CHARS]}\n  ... ({len(dumps(result))} characters; {where})"
+        text = f"{text[:_RESULT_CHARS]}\n  ... ({len(json_text(result))} characters; {where})"
     return text
 
 
