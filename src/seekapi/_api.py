@@ -212,15 +212,20 @@ def get_input(event: dict[str, Any], timeout: float = 10, *, max_bytes: int | No
 
 
 def _fetch_input(url: str, timeout: float, limit: int) -> bytes | bytearray:
-    from ._client import Budget
+    from ._deadline import Budget
     from ._redact import display_url
-    from ._transport import BodyTooLarge
-    from .errors import DeadlineExceeded, HTTPStatusError, TransportError
+    from .errors import (
+        DeadlineExceeded,
+        HTTPStatusError,
+        InvalidResponseError,
+        TransportError,
+        UsageError,
+    )
 
     shown = display_url(url)
     try:
         response = _client().get(url, budget=Budget.total(timeout), max_body=limit)
-    except BodyTooLarge as exc:
+    except InvalidResponseError as exc:  # the body is over the cap
         size = f" ({exc.declared} bytes declared)" if exc.declared is not None else ""
         raise InputTooLargeError(
             f"input at {shown} is larger than the {limit}-byte cap{size}"
@@ -249,7 +254,7 @@ def _fetch_input(url: str, timeout: float, limit: int) -> bytes | bytearray:
             body_excerpt=exc.body_excerpt,
             attempts=exc.attempts,
         ) from exc
-    except ValueError as exc:
+    except UsageError as exc:  # a bad timeout, or a URL or proxy setting that cannot work
         raise InputError(f"cannot fetch the input URL {shown}: {exc}") from None
     body: bytes | bytearray = response.body
     return body
@@ -472,21 +477,13 @@ def push_file(
     from ._retry import Replay
 
     target = _JobTarget(context)
-    if not isinstance(name, str):
-        raise UsageError(f"name must be a string, not {type(name).__name__}")
-    _check_text(name, "name")
-    if not isinstance(local_path, (str, bytes)) and not hasattr(local_path, "__fspath__"):
-        raise UsageError(f"local_path must be a path, not {type(local_path).__name__}")
-    if content_type is not None and not isinstance(content_type, str):
-        raise UsageError(f"content_type must be a string, not {type(content_type).__name__}")
-    if content_type is not None:
-        _check_text(content_type, "content_type")
+    _check_file_arguments(name, local_path, content_type)
     job = _check_open(target)
     local = _settings.local_mode_enabled()
     if local:
         from . import _local
 
-        # Contract §5: in local mode push_file, like push_data and charge, needs both.
+        # docs/wire.md §5: in local mode push_file, like push_data and charge, needs both.
         _local.require_job(target.job_uuid, target.token, "push_file")
     if not target.configured:
         _warn_once(
@@ -521,6 +518,18 @@ def push_file(
         )
 
 
+def _check_file_arguments(name: object, local_path: object, content_type: object) -> None:
+    if not isinstance(name, str):
+        raise UsageError(f"name must be a string, not {type(name).__name__}")
+    _check_text(name, "name")
+    if not isinstance(local_path, (str, bytes)) and not hasattr(local_path, "__fspath__"):
+        raise UsageError(f"local_path must be a path, not {type(local_path).__name__}")
+    if content_type is not None and not isinstance(content_type, str):
+        raise UsageError(f"content_type must be a string, not {type(content_type).__name__}")
+    if content_type is not None:
+        _check_text(content_type, "content_type")
+
+
 def charge(
     context: dict[str, Any],
     idempotency_key: str,
@@ -546,42 +555,14 @@ def charge(
     from ._json import dumps
     from ._retry import Replay
 
-    if not isinstance(idempotency_key, str):
-        raise UsageError(
-            f"idempotency_key must be a non-empty string, not {type(idempotency_key).__name__}"
-        )
-    if not idempotency_key.strip():
-        raise UsageError("idempotency_key is required: a non-empty string")
-    _check_text(idempotency_key, "idempotency_key")
-    key = idempotency_key.strip()
-    if isinstance(count, float) and float(count).is_integer():
-        count = int(count)  # 1.0.5 sent 2.0 as it came; the platform counts whole units
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise UsageError(f"count must be a whole number of units, not {count!r}")
-    if count < 1:
-        raise UsageError("count must be >= 1")
+    key = _charge_key(idempotency_key)
+    count = _charge_count(count)
     if justification is not None and not isinstance(justification, dict):
         raise UsageError("justification must be a JSON object")
     target = _JobTarget(context)
     job = _check_open(target)
     if _settings.local_mode_enabled():
-        from . import _local
-
-        if justification is not None:
-            dumps(justification)  # the same error as outside local mode, before any write
-        settings = _settings.LocalSettings.from_env()
-        # The timeout bounds the wait for another process's ledger lock; a value that is
-        # not a usable number of seconds means no bound, as it meant nothing in 1.0.5.
-        wait = (
-            float(timeout)
-            if isinstance(timeout, (int, float))
-            and not isinstance(timeout, bool)
-            and 0 < timeout < 1e9
-            else None
-        )
-        return _local.charge(
-            settings, target.job_uuid, target.token, key, count, justification, timeout=wait
-        )
+        return _charge_locally(target, key, count, justification, timeout)
     if not target.configured:
         raise UsageError("charge requires api_base, secret, job_uuid, execution_token in context")
     fields = {
@@ -601,6 +582,58 @@ def charge(
         replay=Replay.ALWAYS,
         hide=_hidden(job, target),
     )
+
+
+def _charge_locally(
+    target: _JobTarget,
+    key: str,
+    count: int,
+    justification: dict[str, Any] | None,
+    timeout: object,
+) -> dict[str, Any]:
+    from . import _local, _settings
+    from ._json import dumps
+
+    if justification is not None:
+        dumps(justification)  # the same error as outside local mode, before any write
+    return _local.charge(
+        _settings.LocalSettings.from_env(),
+        target.job_uuid,
+        target.token,
+        key,
+        count,
+        justification,
+        timeout=_lock_wait(timeout),
+    )
+
+
+def _charge_key(idempotency_key: object) -> str:
+    if not isinstance(idempotency_key, str):
+        raise UsageError(
+            f"idempotency_key must be a non-empty string, not {type(idempotency_key).__name__}"
+        )
+    if not idempotency_key.strip():
+        raise UsageError("idempotency_key is required: a non-empty string")
+    _check_text(idempotency_key, "idempotency_key")
+    return idempotency_key.strip()
+
+
+def _charge_count(count: object) -> int:
+    if isinstance(count, float) and float(count).is_integer():
+        count = int(count)  # 1.0.5 sent 2.0 as it came; the platform counts whole units
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise UsageError(f"count must be a whole number of units, not {count!r}")
+    if count < 1:
+        raise UsageError("count must be >= 1")
+    return count
+
+
+def _lock_wait(timeout: object) -> float | None:
+    """In local mode the timeout bounds the wait for another process's ledger lock; a
+    value that is not a usable number of seconds means no bound (it meant nothing in 1.0.5)."""
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and 0 < timeout < 1e9:
+        return float(timeout)
+    return None
 
 
 def get_job_fixture() -> dict[str, Any]:
