@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 
+from .. import _wire
 from ._admin_api import AdminEndpoints
 from ._http import BodyReader, Headers, RequestHead
 from ._jobs import JobBook
@@ -42,7 +43,9 @@ class EndpointDispatcher:
                 [("Allow", ", ".join(allowed))],
             )
         if endpoint != "input" and not self._secret_ok(head.headers):
-            return error_response(401, "unauthorized", "missing or wrong X-Internal-Secret header")
+            return error_response(
+                401, "unauthorized", f"missing or wrong {_wire.SECRET_HEADER} header"
+            )
         try:
             if endpoint.startswith("debug/"):
                 return self._admin.answer(endpoint, head.method, head.headers, body)
@@ -57,7 +60,7 @@ class EndpointDispatcher:
             return reject.response
 
     def _secret_ok(self, headers: Headers) -> bool:
-        given = headers.get("x-internal-secret")
+        given = headers.get(_wire.SECRET_HEADER.lower())
         if given is None:
             return False
         return hmac.compare_digest(given.encode("latin-1"), self._secret.encode("utf-8"))

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from urllib.parse import unquote
 
+from .. import _wire
+
 ADMIN_PREFIX = "/v1/debug/"
 """Every path of the admin API starts with this."""
 
-WORKER_ENDPOINTS = ("push", "push/file", "charge", "worker-request-id")
+WORKER_ENDPOINTS = tuple(suffix.lstrip("/") for suffix in _wire.ENDPOINTS)
+"""The job endpoints, as the path names them after the job id: ``push``, ``charge``, ..."""
+_JOBS_SEGMENTS = _wire.JOBS_PATH.strip("/").split("/")
 
 # The methods each endpoint answers, as a 405 names them in its Allow header.
 ENDPOINT_METHODS: dict[str, tuple[str, ...]] = {
-    "push": ("POST",),
-    "push/file": ("POST",),
-    "charge": ("POST",),
-    "worker-request-id": ("POST",),
+    **dict.fromkeys(WORKER_ENDPOINTS, ("POST",)),
     "input": ("GET",),
     "debug": ("GET",),
     "debug/jobs": ("GET", "POST"),
@@ -25,7 +26,7 @@ ENDPOINT_METHODS: dict[str, tuple[str, ...]] = {
 def route(path: str) -> tuple[str, str] | None:
     """``(endpoint, job_uuid)`` for a known path (``job_uuid`` empty if none), else ``None``."""
     seg = path.split("/")
-    if len(seg) >= 6 and seg[1:4] == ["v1", "internal", "jobs"] and seg[4]:
+    if len(seg) >= 6 and seg[1:4] == _JOBS_SEGMENTS and seg[4]:
         tail = "/".join(seg[5:])
         if tail in WORKER_ENDPOINTS:
             return tail, unquote(seg[4])
