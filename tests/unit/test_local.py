@@ -19,11 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from seekapi._fixtures import get_job_fixture, load_fixtures
 from seekapi._local import (
     charge,
-    get_job_fixture,
     job_dir,
-    load_fixtures,
     push_data,
     push_file,
     require_job,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import _local
-from .._local import read_ledger
+from .._ledger import read_ledger
 from .._settings import ENV_LOCAL_DIR, ENV_LOCAL_FIXTURES, ENV_LOCAL_MODE
 from ._backend import ReceivedFile
 

@@ -24,7 +24,7 @@ import os
 
 from .. import _local
 from .._json import dumps_text
-from .._local import LedgerEntry, read_ledger
+from .._ledger import LedgerEntry, read_ledger
 from ..errors import JSONValueError
 
 __all__ = ["JobFolder", "LedgerEntry", "read_ledger"]

@@ -86,7 +86,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
 
 def _fixtures(path: str | None, charge_limit: int | None) -> dict[str, object]:
     """The fixtures to run with: the file's (checked now), plus ``charge_limit`` if given."""
-    from ..._local import load_fixtures
+    from ..._fixtures import load_fixtures
     from ...errors import ConfigurationError
 
     content: dict[str, object] = {}

@@ -78,7 +78,8 @@ def artifact_sizes(job_dir: str | None) -> dict[str, int]:
     For the ledger, the size of its complete lines: that is where this run's first
     charge goes, an unfinished line left by a writer that died being cut off.
     """
-    from ..._local import CHARGES_FILE, ledger_size
+    from ..._ledger import ledger_size
+    from ..._local import CHARGES_FILE
 
     sizes: dict[str, int] = {}
     if job_dir is None:
@@ -141,7 +142,8 @@ def _local_outcome(job_dir: str, before: Mapping[str, int], plan: Plan) -> Handl
         )
     # The ledger's one rule (seekapi._local.read_ledger), which charge() and the emulator
     # apply too: the total shown is the total they count.
-    from ..._local import CHARGES_FILE, read_ledger
+    from ..._ledger import read_ledger
+    from ..._local import CHARGES_FILE
     from ...errors import ConfigurationError
 
     try:
