@@ -20,7 +20,9 @@ Redirects: a ``POST`` is never redirected (a 3xx is an error, so the internal se
 never travels to another origin); the input ``GET`` carries no SDK credentials and
 follows at most :data:`MAX_REDIRECTS` redirects to http or https URLs.
 
-Messages never hold a secret: see :mod:`seekapi._redact` for how server text is shown.
+Errors: only :mod:`seekapi.errors` classes leave the client; every transport or parsing
+failure is mapped to one by :func:`seekapi._errors_map.public_error`. Messages never hold
+a secret: see :mod:`seekapi._redact` for how server text is shown.
 
 Lambda SnapStart: when ``snapshot_restore_py`` can be imported (under SnapStart, or
 already imported by the runtime or the worker), the default client registers an
@@ -40,24 +42,10 @@ import time
 # Budget and job_deadline are still imported from here by code not yet moved to ._deadline.
 from ._deadline import Budget as Budget  # noqa: PLC0414 - a re-export
 from ._deadline import job_deadline as job_deadline  # noqa: PLC0414 - a re-export
-from ._redact import display_url, query_secrets, scrub
-from ._retry import (
-    Answer,
-    Decision,
-    Failure,
-    GiveUp,
-    Replay,
-    RetryPolicy,
-    decide,
-    parse_retry_after,
-)
-from .errors import (
-    DeadlineExceeded,
-    HTTPStatusError,
-    InvalidResponseError,
-    SeekAPIError,
-    TransportError,
-)
+from ._errors_map import answer_error, budget_spent, hidden, public_error, status_error
+from ._redact import display_url, query_secrets
+from ._retry import Answer, Failure, GiveUp, Replay, RetryPolicy, decide, parse_retry_after
+from .errors import HTTPStatusError, InvalidResponseError, SeekAPIError
 
 # typing and dataclasses cost milliseconds to import, on a Lambda's first call.
 TYPE_CHECKING = False
@@ -65,9 +53,10 @@ if TYPE_CHECKING:
     import random
     import ssl
     from collections.abc import Callable, Mapping, Sequence
+    from typing import NoReturn
 
+    from ._retry import Decision
     from ._transport import AttemptFailed, Request, Response, StreamBody, Transport
-    from .errors import ConfigurationError
 
 MAX_REDIRECTS = 5
 MAX_REPLY_BYTES = 8 * 1024 * 1024
@@ -138,7 +127,7 @@ class Client:
 
         headers = (("Content-Type", "application/json"), ("X-Internal-Secret", secret))
         request = Request("POST", url, headers, body)
-        response = self._send_for_reply(request, budget, replay, (secret, *hide))
+        response = self._send(request, budget, replay, MAX_REPLY_BYTES, (secret, *hide))
         return _json_reply(response, request, (secret, *hide), accepted_reply)
 
     def post_stream(
@@ -157,13 +146,14 @@ class Client:
         from ._transport import Request
 
         request = Request("POST", url, (("X-Internal-Secret", secret),), body)
-        response = self._send_for_reply(request, budget, replay, (secret, *hide))
+        response = self._send(request, budget, replay, MAX_REPLY_BYTES, (secret, *hide))
         return _json_reply(response, request, (secret, *hide), accepted_reply)
 
     def get(self, url: str, *, budget: Budget, max_body: int) -> Response:
         """GET ``url`` (no SDK credentials), following redirects; return a 2xx response.
 
-        Raises :class:`BodyTooLarge` from the transport when the body exceeds ``max_body``.
+        Raises :class:`~seekapi.errors.InvalidResponseError` (with ``limit`` and
+        ``declared``) when the body exceeds ``max_body``.
         """
         from urllib.parse import urljoin
 
@@ -178,8 +168,11 @@ class Client:
                 return response
             location = response.header("Location")
             if response.status not in (301, 302, 303, 307, 308) or not location:
-                raise _status_error(response, request, 1, hidden)
-            url = urljoin(url, location.strip())
+                raise status_error(response, request, 1, hidden)
+            try:
+                url = urljoin(url, location.strip())
+            except ValueError as exc:  # an unusable Location ("http://[::1", say)
+                raise public_error(exc, request, hidden) from None
             if not url.lower().startswith(("http://", "https://")):
                 raise HTTPStatusError(
                     f"GET {display_url(request.url)}: redirected to a non-HTTP URL",
@@ -193,19 +186,6 @@ class Client:
             method="GET",
             where=display_url(url),
         )
-
-    def _send_for_reply(
-        self, request: Request, budget: Budget, replay: Replay, secrets: Sequence[str]
-    ) -> Response:
-        from ._transport import BodyTooLarge
-
-        try:
-            return self._send(request, budget, replay, MAX_REPLY_BYTES, secrets)
-        except BodyTooLarge:
-            raise InvalidResponseError(
-                f"{request.method} {display_url(request.url)} answered with a body larger than"
-                f" {MAX_REPLY_BYTES} bytes; the platform answers small JSON objects"
-            ) from None
 
     # -- the retry loop ---------------------------------------------------------------
 
@@ -229,7 +209,7 @@ class Client:
         while True:
             attempt += 1
             if budget.deadline.expired():
-                raise _budget_spent(request, attempt - 1, sent)
+                raise budget_spent(request, attempt - 1, sent)
             result = self._attempt(request, budget, max_body, secrets)
             outcome: Answer | Failure
             if isinstance(result, AttemptFailed):
@@ -252,10 +232,7 @@ class Client:
                 replaced_stale=replaced_stale,
             )
             if decision.give_up is not None:
-                if isinstance(result, AttemptFailed):
-                    error = _failure_error(result, decision, request, attempt, secrets, sent=sent)
-                    raise error from result
-                raise _answer_error(result, decision, request, attempt, secrets)
+                _give_up(result, decision, request, attempt, secrets, sent=sent)
             if decision.fresh:
                 replaced_stale = True
                 attempt -= 1  # a connection that died while idle is no failed attempt
@@ -266,7 +243,7 @@ class Client:
         self, request: Request, budget: Budget, max_body: int, secrets: Sequence[str]
     ) -> Response | AttemptFailed:
         """One attempt: the response, or what went wrong when no response came."""
-        from ._transport import AttemptFailed
+        from ._transport import AttemptFailed, BodyTooLarge
 
         try:
             return self._transport.send(
@@ -279,11 +256,33 @@ class Client:
             )
         except AttemptFailed as failure:
             return failure
-        except ValueError as exc:
-            if isinstance(exc, SeekAPIError):  # a bad proxy variable, say
+        except (BodyTooLarge, ValueError) as exc:
+            # A body over the cap, or a URL or header that cannot be sent at all (a line
+            # break in the secret...): no attempt can do better.
+            if isinstance(exc, SeekAPIError):  # already public: a bad proxy variable, say
                 raise
-            # The URL or a header cannot be sent at all (a line break in the secret...).
-            raise _unusable_request(request, exc, secrets) from None
+            raise public_error(exc, request, secrets) from None
+
+
+def _give_up(
+    result: Response | AttemptFailed,
+    decision: Decision,
+    request: Request,
+    attempts: int,
+    secrets: Sequence[str],
+    *,
+    sent: bool,
+) -> NoReturn:
+    """Raise the public error for the attempt after which ``decision`` gave up."""
+    from ._transport import AttemptFailed
+
+    if isinstance(result, AttemptFailed):
+        out_of_time = decision.give_up is GiveUp.NO_TIME_LEFT
+        error = public_error(
+            result, request, secrets, attempts=attempts, sent=sent, out_of_time=out_of_time
+        )
+        raise error from result
+    raise answer_error(result, decision, request, attempts, secrets)
 
 
 def _failure(failure: AttemptFailed) -> Failure:
@@ -293,136 +292,6 @@ def _failure(failure: AttemptFailed) -> Failure:
         timed_out=failure.deadline,
         permanent=failure.permanent,
         stale=failure.reused and not failure.response_started and not failure.timed_out,
-    )
-
-
-def _failure_error(
-    failure: AttemptFailed,
-    decision: Decision,
-    request: Request,
-    attempts: int,
-    secrets: Sequence[str],
-    *,
-    sent: bool,
-) -> TransportError:
-    if decision.give_up is GiveUp.NO_TIME_LEFT:
-        return _out_of_time(request, attempts, scrub(str(failure), secrets), sent)
-    where = display_url(request.url)
-    return _transport_error(
-        failure, request.method, where, attempts, secrets, url=request.url, sent=sent
-    )
-
-
-def _answer_error(
-    response: Response,
-    decision: Decision,
-    request: Request,
-    attempts: int,
-    secrets: Sequence[str],
-) -> HTTPStatusError:
-    note = ""
-    if decision.give_up is GiveUp.RETRY_AFTER_TOO_LONG:
-        note = (
-            f"the server asked to retry after {decision.wait:g} s, more"
-            f" than the {decision.may_wait:.1f} s this call may still wait"
-        )
-    elif decision.give_up is GiveUp.NO_TIME_LEFT:
-        # The answer says more than "out of time" would: its status and body.
-        note = "no time left to retry within the time budget"
-    return _status_error(response, request, attempts, secrets, note=note)
-
-
-def _budget_spent(request: Request, attempts: int, sent: bool) -> DeadlineExceeded:
-    where = display_url(request.url)
-    return DeadlineExceeded(
-        f"{request.method} {where}: the time budget ran out"
-        + (f" after {attempts} attempt(s)" if attempts else ""),
-        method=request.method,
-        where=where,
-        attempts=attempts,
-        request_sent=sent,
-    )
-
-
-def _out_of_time(request: Request, attempts: int, reason: str, sent: bool) -> DeadlineExceeded:
-    where = display_url(request.url)
-    return DeadlineExceeded(
-        f"{request.method} {where}: {reason}; no time left to retry within the time budget"
-        f" after {attempts} attempt(s)",
-        method=request.method,
-        where=where,
-        attempts=attempts,
-        request_sent=sent,
-    )
-
-
-def _unusable_request(
-    request: Request, exc: ValueError, secrets: Sequence[str]
-) -> ConfigurationError:
-    from .errors import ConfigurationError
-
-    where = display_url(request.url)
-    return ConfigurationError(f"{request.method} {where}: {scrub(str(exc), secrets)}")
-
-
-def _hidden(url: str, secrets: Sequence[str]) -> tuple[str, ...]:
-    """Everything to keep out of a message about a request to ``url``."""
-    from ._proxy import credentials_for
-
-    return (*secrets, *credentials_for(url))
-
-
-def _transport_error(
-    failure: Exception,
-    method: str,
-    where: str,
-    attempts: int,
-    secrets: Sequence[str],
-    *,
-    url: str = "",
-    sent: bool | None = None,
-) -> TransportError:
-    from ._transport import AttemptFailed
-
-    assert isinstance(failure, AttemptFailed)
-    message = f"{method} {where}: {scrub(str(failure), _hidden(url, secrets))}"
-    if attempts > 1:
-        message += f" (after {attempts} attempts)"
-    cls = DeadlineExceeded if failure.deadline else TransportError
-    request_sent = failure.request_sent if sent is None else sent
-    return cls(message, method=method, where=where, attempts=attempts, request_sent=request_sent)
-
-
-def _status_error(
-    response: Response,
-    request: Request,
-    attempts: int,
-    secrets: Sequence[str],
-    *,
-    note: str = "",
-) -> HTTPStatusError:
-    from ._redact import clean_text, excerpt
-
-    where = display_url(request.url)
-    hidden = _hidden(request.url, secrets)
-    shown = excerpt(response.body, hidden)
-    reason = clean_text(response.reason, hidden)
-    message = f"{request.method} {where} answered HTTP {response.status} {reason}".rstrip()
-    if 300 <= response.status < 400:
-        message += " (redirects are not followed for this call)"
-    if note:
-        message += f"; {note}"
-    if attempts > 1:
-        message += f" (after {attempts} attempts)"
-    if shown:
-        message += f": {shown}"
-    return HTTPStatusError(
-        message,
-        status=response.status,
-        method=request.method,
-        where=where,
-        body_excerpt=shown,
-        attempts=attempts,
     )
 
 
@@ -474,7 +343,7 @@ def _json_reply(
     from ._redact import excerpt
 
     where = display_url(request.url)
-    shown = excerpt(body, _hidden(request.url, secrets))
+    shown = excerpt(body, hidden(request.url, secrets))
     problem = (
         f"{request.method} {where} answered HTTP {response.status} with a body that is not"
         f" a JSON object ({len(body)} bytes: {shown})"

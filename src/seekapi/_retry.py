@@ -30,6 +30,10 @@ server replaces it; when that would not fit in the time left the call fails at o
 attempt is started with less than :data:`LAST_ATTEMPT_SECONDS` left: a drawn wait that
 would leave less is shortened to half the time left, so the end of a budget still gets
 an attempt, and when even that leaves too little the call fails.
+
+:func:`decide` is all of this as one function: from the attempt number, its outcome
+(an :class:`Answer` or a :class:`Failure`), the replay rule, the policy, the time left
+and a random draw, it returns a :class:`Decision`: wait and try again, or give up and why.
 """
 
 from __future__ import annotations

@@ -28,6 +28,13 @@ Every exception the SDK raises on purpose derives from :class:`SeekAPIError`::
                                             code and message run() returns
 
     WorkerTimeout (BaseException)          raised into worker code when its time is up
+    StopJob (BaseException)                raised by Job.stop() to end the job early as a
+                                            success; run() catches it, so let it through
+
+``StopJob`` lives with ``Job`` and is not public: it passes through worker code to
+``run()``, which turns it into a success (code that catches ``BaseException`` must
+re-raise it). No other exception leaves the SDK's calls on purpose: a failure to connect,
+of TLS, of a proxy, or to send or read an answer is one of the classes above.
 
 Compatibility with 1.0.5: what it raised as ``ValueError`` still is one. Network and
 status errors derive from ``OSError`` because 1.0.5 let urllib's ``URLError`` and
@@ -105,7 +112,25 @@ class JSONValueError(SeekAPIError, ValueError):
         self.where = where
 
 
-class TransportError(SeekAPIError, OSError):
+class _CallError(SeekAPIError):
+    """What the errors about one call share: ``method``, ``where`` and ``attempts``, a
+    ``str()`` that is always the message, and pickling that keeps every attribute."""
+
+    def __init__(self, message: str, *, method: str, where: str, attempts: int) -> None:
+        super().__init__(message)
+        self.method = method
+        self.where = where
+        self.attempts = attempts
+
+    def __str__(self) -> str:
+        # OSError's own __str__ formats errno tuples; ours is always the message.
+        return str(self.args[0]) if self.args else ""
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
+
+
+class TransportError(_CallError, OSError):
     """The request did not complete: connect, TLS, proxy, send or receive failed.
 
     ``method`` and ``where`` (scheme, host and path of the URL, never its query) say
@@ -122,25 +147,15 @@ class TransportError(SeekAPIError, OSError):
         attempts: int = 1,
         request_sent: bool = True,
     ) -> None:
-        super().__init__(message)
-        self.method = method
-        self.where = where
-        self.attempts = attempts
+        super().__init__(message, method=method, where=where, attempts=attempts)
         self.request_sent = request_sent
-
-    def __str__(self) -> str:
-        # OSError's own __str__ formats errno tuples; ours is always the message.
-        return str(self.args[0]) if self.args else ""
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
 class DeadlineExceeded(TransportError, TimeoutError):
     """The call's time budget (its ``timeout``, or the job's deadline) ran out."""
 
 
-class HTTPStatusError(SeekAPIError, OSError):
+class HTTPStatusError(_CallError, OSError):
     """The server answered with a status outside 2xx.
 
     ``status`` is the HTTP status code, ``method`` and ``where`` say which call (scheme,
@@ -158,23 +173,25 @@ class HTTPStatusError(SeekAPIError, OSError):
         body_excerpt: str = "",
         attempts: int = 1,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, method=method, where=where, attempts=attempts)
         self.status = status
-        self.method = method
-        self.where = where
         self.body_excerpt = body_excerpt
-        self.attempts = attempts
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild, (type(self), str(self), dict(self.__dict__)))
 
 
 class InvalidResponseError(SeekAPIError, ValueError):
     """A 2xx reply too large to be a platform answer (8 MiB); an unreadable 2xx reply to a
-    backend call returns defaults instead (1.0.5 raised ValueError for both)."""
+    backend call returns defaults instead (1.0.5 raised ValueError for both).
+
+    For a body over the cap, ``limit`` is the cap in bytes and ``declared`` the length
+    the answer announced (``None`` when it announced none); both are ``None`` otherwise.
+    """
+
+    def __init__(
+        self, message: str, *, limit: int | None = None, declared: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.declared = declared
 
 
 class InputError(SeekAPIError, ValueError):
@@ -188,9 +205,6 @@ class MissingInputError(InputError):
 class InputTransportError(InputError, TransportError):
     """The input could not be fetched: connection, TLS or proxy failure."""
 
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
-
 
 class InputDeadlineExceeded(InputTransportError, DeadlineExceeded):
     """Fetching the input took longer than its time budget."""
@@ -198,9 +212,6 @@ class InputDeadlineExceeded(InputTransportError, DeadlineExceeded):
 
 class InputHTTPError(InputError, HTTPStatusError):
     """The input URL answered with a status outside 2xx."""
-
-    def __str__(self) -> str:
-        return str(self.args[0]) if self.args else ""
 
 
 class InputTooLargeError(InputError):
