@@ -26,7 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from seekapi._client import Budget, Client
+from seekapi._client import Client
+from seekapi._deadline import Budget
 from seekapi._retry import Replay
 from seekapi.testing import Backend, Fault
 

@@ -39,9 +39,8 @@ import math
 import os
 import time
 
-# Budget and job_deadline are still imported from here by code not yet moved to ._deadline.
-from ._deadline import Budget as Budget  # noqa: PLC0414 - a re-export
-from ._deadline import job_deadline as job_deadline  # noqa: PLC0414 - a re-export
+from . import _wire
+from ._deadline import Budget
 from ._errors_map import answer_error, budget_spent, hidden, public_error, status_error
 from ._redact import display_url, query_secrets
 from ._retry import Answer, Failure, GiveUp, Replay, RetryPolicy, decide, parse_retry_after
@@ -125,7 +124,7 @@ class Client:
         """
         from ._transport import Request
 
-        headers = (("Content-Type", "application/json"), ("X-Internal-Secret", secret))
+        headers = (("Content-Type", "application/json"), (_wire.SECRET_HEADER, secret))
         request = Request("POST", url, headers, body)
         response = self._send(request, budget, replay, MAX_REPLY_BYTES, (secret, *hide))
         return _json_reply(response, request, (secret, *hide), accepted_reply)
@@ -145,7 +144,7 @@ class Client:
         :meth:`post_json` does)."""
         from ._transport import Request
 
-        request = Request("POST", url, (("X-Internal-Secret", secret),), body)
+        request = Request("POST", url, ((_wire.SECRET_HEADER, secret),), body)
         response = self._send(request, budget, replay, MAX_REPLY_BYTES, (secret, *hide))
         return _json_reply(response, request, (secret, *hide), accepted_reply)
 

@@ -11,7 +11,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any, NoReturn
 
-    from ._retry import Deadline
+    from ._deadline import Deadline
 
 UNSET: Any = object()
 """No result given to :meth:`Job.stop`."""
@@ -132,12 +132,12 @@ class _Bounded:
         self._deadline = deadline
 
     def __enter__(self) -> None:
-        from ._client import job_deadline
+        from ._deadline import job_deadline
 
         self._token = job_deadline.set(self._deadline.earliest(job_deadline.get()))
 
     def __exit__(self, *exc: object) -> None:
-        from ._client import job_deadline
+        from ._deadline import job_deadline
 
         job_deadline.reset(self._token)
 

@@ -17,7 +17,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-    from ._retry import Deadline
+    from ._deadline import Deadline
 
 current: ContextVar[JobState | None] = ContextVar("seekapi_current_job", default=None)
 """The job ``run()`` is running in this context."""

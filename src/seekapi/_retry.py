@@ -42,9 +42,6 @@ import enum
 import math
 from collections.abc import Callable
 
-# Still importable from here for code that has not moved to ._deadline yet.
-from ._deadline import Deadline as Deadline  # noqa: PLC0414 - a re-export
-
 LAST_ATTEMPT_SECONDS = 0.1
 """No attempt after the first is started with less time than this left."""
 

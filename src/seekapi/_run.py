@@ -16,8 +16,25 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping
+from contextvars import Token
 
-from .errors import WorkerError, WorkerTimeout
+from . import _api, _job, _jobstate, _settings
+from ._deadline import Deadline, job_deadline
+from ._job import UNSET, StopJob
+from ._redact import query_secrets, scrub
+from .errors import (
+    ConfigurationError,
+    DeadlineExceeded,
+    HTTPStatusError,
+    InputError,
+    InputTooLargeError,
+    InvalidResponseError,
+    SeekAPIError,
+    TransportError,
+    UsageError,
+    WorkerError,
+    WorkerTimeout,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -26,7 +43,6 @@ if TYPE_CHECKING:
 
     from ._job import Job
     from ._jobstate import JobState
-    from ._retry import Deadline
 
 
 SAFETY_MARGIN = 2.0
@@ -161,10 +177,6 @@ class _Lifecycle:
         """Register, build the job, fetch the input. A dict means: return it now."""
         import seekapi
 
-        from . import _job, _jobstate
-        from ._client import job_deadline
-        from ._redact import query_secrets
-
         if not isinstance(self.event, Mapping):
             return self._fail(
                 WORKER_ERROR,
@@ -250,9 +262,6 @@ class _Lifecycle:
         """Deliver the result, within the delivery deadline, and build the return value."""
         import seekapi
 
-        from . import _api, _settings
-        from ._client import job_deadline
-
         if outcome.returned is not None:
             return outcome.returned
         job = self.job
@@ -304,13 +313,10 @@ class _Lifecycle:
     def close(self) -> None:
         """Close the job (later calls for it raise) and restore the caller's context."""
         if self.job is not None:
-            from . import _jobstate
-
             _jobstate.close(self.job)
             for sock in self.job._in_doubt:
                 sock.close()  # nothing waits for these any more
             self.job._in_doubt.clear()
-        from contextvars import Token
 
         for token in reversed(self._tokens):
             if isinstance(token, Token):
@@ -322,9 +328,6 @@ class _Lifecycle:
     def _register(self, job_uuid: str, request_id: str, user_deadline: Deadline) -> None:
         """Best effort, by contract: it may use only a small share of the job's time."""
         import seekapi
-
-        from ._client import job_deadline
-        from ._retry import Deadline
 
         share = min(_TIMEOUTS["register"], user_deadline.remaining() * REGISTER_SHARE)
         token = job_deadline.set(Deadline.after(share, self.clock).earliest(user_deadline))
@@ -345,13 +348,9 @@ class _Lifecycle:
         """Push the final result after every push the worker code started."""
         import seekapi
 
-        from . import _jobstate
-
         # A push of the worker's still in flight finishes (or fails) first, within the
         # delivery deadline; the final push is then the last one this job sends.
         if not job._push_lock.acquire(timeout=max(0.0, min(delivery.remaining(), 1e6))):
-            from .errors import DeadlineExceeded
-
             raise DeadlineExceeded(
                 "an earlier push of the worker code did not finish within the time left"
             )
@@ -381,7 +380,6 @@ class _Lifecycle:
     def _settle(self, job: JobState, delivery: Deadline, seconds: float) -> bool:
         """Wait up to ``seconds`` for the backend to finish with unanswered pushes;
         True when at least one of them finished."""
-        from ._retry import Deadline
         from ._transport import settle
 
         before = len(job._in_doubt)
@@ -398,7 +396,6 @@ class _Lifecycle:
         return max(1.0, min(default, left - _LEGACY_MARGIN))
 
     def _deadline(self, before_end: float) -> Deadline:
-        from ._retry import Deadline
 
         if self.end is None:
             return Deadline.never(self.clock)
@@ -408,7 +405,6 @@ class _Lifecycle:
         return self.job.remaining() if self.job is not None else float("inf")
 
     def _user_outcome(self, exc: BaseException, started: float) -> _UserResult:
-        from ._job import UNSET, StopJob
 
         if isinstance(exc, StopJob):
             self._log_user(started)
@@ -424,7 +420,6 @@ class _Lifecycle:
             )
             if self.job is not None:
                 # Code left running (threads it started) must not push or charge now.
-                from . import _jobstate
 
                 _jobstate.close(self.job)
             return _UserResult(returned=self._fail(WORKER_TIMEOUT, message, "timeout", log=False))
@@ -509,7 +504,6 @@ class _Lifecycle:
         return text
 
     def _clean(self, text: str) -> str:
-        from ._redact import scrub
 
         return scrub(text, self.secrets)
 
@@ -537,16 +531,6 @@ _CALLS = {"input": "fetching the job's input", "push": "delivering the result"}
 def _customer_message(exc: BaseException, stage: str) -> str:
     """A short message for ``exc``: a summary for network failures, whose own messages
     name internal hosts and may quote a server's body; the type and text otherwise."""
-    from .errors import (
-        ConfigurationError,
-        DeadlineExceeded,
-        HTTPStatusError,
-        InputError,
-        InputTooLargeError,
-        InvalidResponseError,
-        SeekAPIError,
-        TransportError,
-    )
 
     name = type(exc).__name__
     call = _CALLS.get(stage, "a backend call")
@@ -605,7 +589,6 @@ def _lambda_end(context: object, clock: Callable[[], float]) -> float | None:
 
 def _within_outer_job(end: float | None) -> float | None:
     """A run() inside another job's code ends no later than that code must."""
-    from ._client import job_deadline
 
     outer = job_deadline.get()
     if outer is None or math.isinf(outer.at):
@@ -616,14 +599,10 @@ def _within_outer_job(end: float | None) -> float | None:
 def _margin(end: float | None, now: float, requested: float | None) -> float:
     if requested is not None:
         if isinstance(requested, bool) or not isinstance(requested, (int, float)):
-            from .errors import UsageError
-
             raise UsageError(
                 f"safety_margin must be a number of seconds, not {type(requested).__name__}"
             )
         if not (0 <= requested < math.inf):
-            from .errors import UsageError
-
             raise UsageError(
                 f"safety_margin must be a finite number of seconds >= 0, not {requested!r}"
             )
@@ -665,7 +644,6 @@ def _refuse_inside_running_loop() -> None:
         asyncio.get_running_loop()
     except RuntimeError:
         return
-    from .errors import UsageError
 
     raise UsageError(
         "seekapi.run() cannot run an async worker function inside a running event loop;"

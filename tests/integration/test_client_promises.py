@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 import seekapi
-from seekapi._client import Budget, Client, default_client
+from seekapi._client import Client, default_client
+from seekapi._deadline import Budget
 from seekapi._retry import Replay
 from seekapi.errors import ConfigurationError, HTTPStatusError, UsageError
 from seekapi.testing import Backend, Fault, reset_sdk_state

@@ -254,7 +254,7 @@ class _SteppingClock:
 
 def test_connections_idle_too_long_are_not_reused(configured: Backend) -> None:
     """A connection idle for more than the expiry is closed and a new one opened."""
-    from seekapi._client import Budget
+    from seekapi._deadline import Budget
 
     job = configured.create_job({})
     clock = _SteppingClock()
@@ -279,7 +279,7 @@ def test_connections_idle_too_long_are_not_reused(configured: Backend) -> None:
 
 def test_backoff_uses_the_injected_sleep_and_randomness(configured: Backend) -> None:
     """Waits between attempts follow the policy: full jitter over a doubling ceiling."""
-    from seekapi._client import Budget
+    from seekapi._deadline import Budget
 
     job = configured.create_job({})
     slept: list[float] = []

@@ -257,7 +257,8 @@ def test_input_errors_never_show_an_echoed_query_value(
 @pytest.mark.parametrize("form", sorted(FORMS))
 def test_invalid_responses_never_show_an_echoed_secret(echo_backend: Backend, form: str) -> None:
     """A 2xx answer that is not JSON, echoing the secret: InvalidResponseError shows none."""
-    from seekapi._client import Budget, Client
+    from seekapi._client import Client
+    from seekapi._deadline import Budget
     from seekapi._retry import Replay
 
     payload = FORMS[form](ECHO_SECRET)

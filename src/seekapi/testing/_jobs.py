@@ -213,7 +213,7 @@ def generated_document(size: int) -> Iterator[bytes]:
 def resume_ledger(state: JobRecord, entries: Iterable[LedgerEntry]) -> None:
     """Carry the charges of a ledger left by an earlier run over to a new job.
 
-    ``entries`` come from the ledger's one rule (``seekapi._local.read_ledger``), which
+    ``entries`` come from the ledger's one rule (``seekapi._ledger.read_ledger``), which
     local mode and ``seekapi run`` apply too, so all count the same total. Each key
     stays billed, once, and a repeat of it gets the answer it would have got then: the
     count just after it was billed, and whether that reached this job's limit.

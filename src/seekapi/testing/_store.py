@@ -11,7 +11,8 @@ in the same formats, as a local-mode run of the job would leave::
 
 The names, the line formats, the way files are written (never through a link, the
 ledger locked across processes) and the ledger's rule (:func:`read_ledger`) come from
-:mod:`seekapi._local`, so a folder written by the emulator and one written by local mode
+:mod:`seekapi._local` and :mod:`seekapi._ledger`, so a folder written by the emulator
+and one written by local mode
 are the same and are counted alike. A folder that is already there is added to, and its
 charge ledger is read back (:meth:`JobFolder.read_charges`) so that billing goes on
 from it.

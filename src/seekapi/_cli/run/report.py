@@ -140,7 +140,7 @@ def _local_outcome(job_dir: str, before: Mapping[str, int], plan: Plan) -> Handl
                 path=str(record.get("stored_path", "")),
             )
         )
-    # The ledger's one rule (seekapi._local.read_ledger), which charge() and the emulator
+    # The ledger's one rule (seekapi._ledger.read_ledger), which charge() and the emulator
     # apply too: the total shown is the total they count.
     from ..._ledger import read_ledger
     from ..._local import CHARGES_FILE
