@@ -10,8 +10,6 @@ from __future__ import annotations
 import _thread
 from collections.abc import Mapping
 
-from . import _settings, _wire
-from ._deadline import Budget
 from .errors import (
     InputDeadlineExceeded,
     InputDecodeError,
@@ -115,6 +113,8 @@ class _JobTarget:
 def _job_url(api_base: str, job_uuid: str, suffix: str) -> str:
     from urllib.parse import quote
 
+    from . import _settings, _wire
+
     _settings.check_api_base(api_base)
     # A job id is one path segment: nothing in it may change the path it addresses.
     if job_uuid in (".", "..") or any(ord(c) < 0x20 or c == "\x7f" for c in job_uuid):
@@ -181,6 +181,7 @@ def get_input(event: dict[str, Any], timeout: float = 10, *, max_bytes: int | No
     failure: HTTP status, timeout, dropped connection, truncated or oversized body,
     invalid UTF-8 or JSON. Messages never show the URL's query string.
     """
+    from . import _settings
 
     url = _event_field(event, "input_presigned_url")
     if not url:
@@ -210,6 +211,7 @@ def get_input(event: dict[str, Any], timeout: float = 10, *, max_bytes: int | No
 
 
 def _fetch_input(url: str, timeout: float, limit: int) -> bytes | bytearray:
+    from ._deadline import Budget
     from ._redact import display_url
     from .errors import (
         DeadlineExceeded,
@@ -330,6 +332,7 @@ def create_context(event: dict[str, Any]) -> dict[str, Any]:
     placeholders so that calls write local artifacts instead of doing nothing. Its
     ``repr`` hides the secret and the token.
     """
+    from . import _settings
 
     job_uuid = _event_field(event, "job_uuid")
     execution_token = _event_field(event, "execution_token")
@@ -352,6 +355,8 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
     Best effort: does nothing in local mode or without ``WORKER_API_BASE_URL`` and
     ``WORKER_INTERNAL_SECRET``, never raises, and gives up after ``timeout`` seconds.
     """
+    from . import _settings, _wire
+    from ._deadline import Budget
     from ._retry import Replay
 
     if _settings.local_mode_enabled():
@@ -411,6 +416,8 @@ def push_data(
 def _push_data(
     target: _JobTarget, data: Any, type: str, timeout: float, hide: tuple[str, ...]
 ) -> dict[str, Any]:
+    from . import _settings, _wire
+    from ._deadline import Budget
     from ._json import dumps
     from ._retry import Replay
 
@@ -465,6 +472,8 @@ def push_file(
     stored it. Without a configured backend nothing is sent, ``None`` is returned and a
     warning is logged once (1.0.5 behaviour).
     """
+    from . import _settings, _wire
+    from ._deadline import Budget
     from ._retry import Replay
 
     target = _JobTarget(context)
@@ -541,6 +550,8 @@ def charge(
     ``count`` below 1, a ``justification`` that is not a dict, or a context without
     backend settings (outside local mode).
     """
+    from . import _settings, _wire
+    from ._deadline import Budget
     from ._json import dumps
     from ._retry import Replay
 
@@ -579,7 +590,7 @@ def _charge_locally(
     justification: dict[str, Any] | None,
     timeout: object,
 ) -> dict[str, Any]:
-    from . import _local
+    from . import _local, _settings
     from ._json import dumps
 
     if justification is not None:
@@ -630,7 +641,7 @@ def get_job_fixture() -> dict[str, Any]:
     Returns a fresh copy on each call. A missing or malformed fixtures file raises
     :class:`~seekapi.errors.ConfigurationError` (a ``ValueError``).
     """
-    from . import _local
+    from . import _local, _settings
 
     return _local.get_job_fixture(_settings.LocalSettings.from_env())
 

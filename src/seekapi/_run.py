@@ -13,15 +13,12 @@ the result and returning; every call is bounded so that ``run()`` returns by the
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Mapping
 from contextvars import Token
 
-from . import _api, _job, _jobstate, _settings
-from ._deadline import Deadline, job_deadline
+from . import _api, _job, _jobstate
 from ._job import UNSET, StopJob
-from ._redact import query_secrets, scrub
 from .errors import (
     ConfigurationError,
     DeadlineExceeded,
@@ -41,6 +38,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
     from typing import Any
 
+    from ._deadline import Deadline
     from ._job import Job
     from ._jobstate import JobState
 
@@ -177,6 +175,9 @@ class _Lifecycle:
         """Register, build the job, fetch the input. A dict means: return it now."""
         import seekapi
 
+        from ._deadline import job_deadline
+        from ._redact import query_secrets
+
         if not isinstance(self.event, Mapping):
             return self._fail(
                 WORKER_ERROR,
@@ -262,6 +263,9 @@ class _Lifecycle:
         """Deliver the result, within the delivery deadline, and build the return value."""
         import seekapi
 
+        from . import _settings
+        from ._deadline import job_deadline
+
         if outcome.returned is not None:
             return outcome.returned
         job = self.job
@@ -329,6 +333,8 @@ class _Lifecycle:
         """Best effort, by contract: it may use only a small share of the job's time."""
         import seekapi
 
+        from ._deadline import Deadline, job_deadline
+
         share = min(_TIMEOUTS["register"], user_deadline.remaining() * REGISTER_SHARE)
         token = job_deadline.set(Deadline.after(share, self.clock).earliest(user_deadline))
         try:
@@ -380,6 +386,7 @@ class _Lifecycle:
     def _settle(self, job: JobState, delivery: Deadline, seconds: float) -> bool:
         """Wait up to ``seconds`` for the backend to finish with unanswered pushes;
         True when at least one of them finished."""
+        from ._deadline import Deadline
         from ._transport import settle
 
         before = len(job._in_doubt)
@@ -396,6 +403,8 @@ class _Lifecycle:
         return max(1.0, min(default, left - _LEGACY_MARGIN))
 
     def _deadline(self, before_end: float) -> Deadline:
+
+        from ._deadline import Deadline
 
         if self.end is None:
             return Deadline.never(self.clock)
@@ -505,11 +514,14 @@ class _Lifecycle:
 
     def _clean(self, text: str) -> str:
 
+        from ._redact import scrub
+
         return scrub(text, self.secrets)
 
 
 async def _await_within(awaitable: Awaitable[Any], seconds: float) -> Any:
     import asyncio
+    import math
 
     if seconds <= 0:
         close = getattr(awaitable, "close", None)
@@ -575,6 +587,8 @@ def _request_id(context: object) -> str | None:
 
 def _lambda_end(context: object, clock: Callable[[], float]) -> float | None:
     """The Lambda deadline on ``clock``, or ``None`` when the context gives none."""
+    import math
+
     getter = getattr(context, "get_remaining_time_in_millis", None)
     if context is None or not callable(getter):
         return None
@@ -589,6 +603,9 @@ def _lambda_end(context: object, clock: Callable[[], float]) -> float | None:
 
 def _within_outer_job(end: float | None) -> float | None:
     """A run() inside another job's code ends no later than that code must."""
+    import math
+
+    from ._deadline import job_deadline
 
     outer = job_deadline.get()
     if outer is None or math.isinf(outer.at):
@@ -597,6 +614,8 @@ def _within_outer_job(end: float | None) -> float | None:
 
 
 def _margin(end: float | None, now: float, requested: float | None) -> float:
+    import math
+
     if requested is not None:
         if isinstance(requested, bool) or not isinstance(requested, (int, float)):
             raise UsageError(
