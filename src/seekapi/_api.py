@@ -156,7 +156,10 @@ def _check_open(target: _JobTarget) -> JobState | None:
 
 
 def _hidden(job: JobState | None, target: _JobTarget) -> tuple[str, ...]:
-    return (target.token, *job.secrets) if job is not None else (target.token,)
+    from ._jobstate import masked
+
+    extra = job.secrets if job is not None else ()
+    return (target.token, *extra, *masked.get())
 
 
 def _client() -> Client:
@@ -368,6 +371,7 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
         _logger().warning("seekapi: register_request_id needs job_uuid and request_id strings")
         return
     try:
+        from ._jobstate import masked
         from ._json import dumps
 
         url = _job_url(backend.api_base, job_uuid.strip(), _wire.REQUEST_ID)
@@ -377,6 +381,7 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
             secret=backend.secret,
             budget=Budget.total(timeout),
             replay=Replay.ALWAYS,
+            hide=masked.get(),  # under run(): the job's token and input URL query
         )
     except Exception as exc:  # noqa: BLE001 - best effort by contract: never raise
         _logger().warning("seekapi: could not register the request id (live logs): %s", exc)

@@ -23,6 +23,9 @@ current: ContextVar[JobState | None] = ContextVar("seekapi_current_job", default
 """The job ``run()`` is running in this context."""
 delivering: ContextVar[JobState | None] = ContextVar("seekapi_delivering_job", default=None)
 """Set by ``run()`` while it delivers the result: only that push may pass a sealed job."""
+masked: ContextVar[tuple[str, ...]] = ContextVar("seekapi_masked", default=())
+"""Values of the job ``run()`` is running that no message may show (its execution token
+and the input URL's query values), known from the event on, before the job is built."""
 
 
 class JobState:

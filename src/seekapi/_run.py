@@ -188,12 +188,16 @@ class _Lifecycle:
         self.extra["job_uuid"] = job_uuid if isinstance(job_uuid, str) else None
         user_deadline = self._deadline(self.margin)
         self._tokens.append(job_deadline.set(user_deadline))
+        url = self.event.get("input_presigned_url")
+        # A presigned URL's query is its credentials: masked wherever the job's secrets
+        # are, from the first call on (registration may echo them).
+        url_secrets = query_secrets(url) if isinstance(url, str) else []
+        token = self.event.get("execution_token")
+        early = (*url_secrets, token) if isinstance(token, str) and token else tuple(url_secrets)
+        self.secrets = early
+        self._tokens.append(_jobstate.masked.set(early))
         if self.request_id and isinstance(job_uuid, str) and job_uuid.strip():
             self._register(job_uuid.strip(), self.request_id, user_deadline)
-        url = self.event.get("input_presigned_url")
-        # A presigned URL's query is its credentials: masked wherever the job's secrets are.
-        url_secrets = query_secrets(url) if isinstance(url, str) else []
-        self.secrets = tuple(url_secrets)
         try:
             ctx = seekapi.create_context(self.event)  # type: ignore[arg-type]
         except Exception as exc:  # noqa: BLE001 - run() reports every failure
@@ -308,7 +312,7 @@ class _Lifecycle:
             )
         out = seekapi.success(request_id=self.request_id)
         if outcome.reason is not None:
-            out["stopped"] = outcome.reason
+            out["stopped"] = self._shorten(_safe_str(outcome.reason))
         if job.limit_reached:
             out["limit_reached"] = True
         self._log_end("succeeded")
@@ -422,10 +426,9 @@ class _Lifecycle:
             return _UserResult(result=exc.result if push else None, push=push, reason=exc.reason)
         if isinstance(exc, WorkerTimeout):
             self._log_failure("the worker code was interrupted at its deadline", exc)
-            message = (
-                f"the worker code did not finish within its time"
-                f" ({self.clock() - started:.1f} s; the last {self.margin:.1f} s of the"
-                " invocation are kept for delivering the result)"
+            allowed = self.end - self.margin - started if self.end is not None else None
+            message = "the worker code did not finish within its time limit" + (
+                f" of {max(0.0, allowed):.1f} s" if allowed is not None else ""
             )
             if self.job is not None:
                 # Code left running (threads it started) must not push or charge now.
@@ -502,12 +505,7 @@ class _Lifecycle:
         return self._shorten(_customer_message(exc, stage))
 
     def _shorten(self, text: str) -> str:
-        text = self._clean(text)
-        base = self.api_base.rstrip("/")
-        host = base.partition("://")[2].partition("/")[0].rpartition("@")[2]
-        for internal in (base, host):
-            if len(internal) >= 4 and internal in text:
-                text = text.replace(internal, "<backend>")
+        text = _mask_backend(self._clean(text), self.api_base)
         if len(text) > _MESSAGE_CHARS:
             text = text[: _MESSAGE_CHARS - 3] + "..."
         return text
@@ -570,6 +568,25 @@ def _customer_message(exc: BaseException, stage: str) -> str:
     if isinstance(exc, SeekAPIError):
         return text or name
     return f"{name}: {text}" if text else name
+
+
+def _mask_backend(text: str, api_base: str) -> str:
+    """``text`` with the backend's address shown as ``<backend>``: its base URL, its
+    host with and without the port, in any case and percent-encoded."""
+    base = api_base.strip().rstrip("/")
+    authority = base.partition("://")[2].partition("/")[0].rpartition("@")[2]
+    host = authority.rpartition(":")[0] if authority.count(":") == 1 else authority
+    forms = {base, authority, host.strip("[]")}
+    if not base:
+        return text
+    import re
+    from urllib.parse import quote
+
+    forms.add(quote(base, safe=""))
+    # Longest first, so that the base URL is replaced whole before its host is.
+    for form in sorted((f for f in forms if len(f) >= 4), key=len, reverse=True):
+        text = re.sub(re.escape(form), "<backend>", text, flags=re.IGNORECASE)
+    return text
 
 
 def _safe_str(value: object) -> str:

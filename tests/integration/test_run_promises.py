@@ -574,3 +574,53 @@ def test_a_push_given_up_on_and_applied_later_never_replaces_the_final_result(
     time.sleep(max(0.0, held + 0.3 - elapsed))  # anything held is applied by now
     assert job.result == {"final": True}
     assert elapsed < timeout_s
+
+
+def test_a_registration_error_that_echoes_the_token_and_signature_logs_neither(
+    configured: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The request id is registered before the job is built; its errors are masked too."""
+    job = configured.create_job({})
+    signature = _signature(job.event)
+    token = job.event["execution_token"]
+    configured.fail_next(
+        10_000,
+        status=500,
+        body=f'{{"error": "token {token} sig {signature}"}}'.encode(),
+        path=f"/v1/internal/jobs/{job.job_uuid}/worker-request-id",
+    )
+    with caplog.at_level(logging.DEBUG, logger="seekapi"):
+        out = seekapi.run(job.event, FakeLambdaContext(timeout_s=10, aws_request_id="r"), dict)
+    assert out["ok"] is True
+    assert "register" in caplog.text
+    assert token not in caplog.text
+    assert signature not in caplog.text
+
+
+def test_the_backend_host_is_hidden_in_any_form_a_user_exception_quotes_it(
+    configured: Backend,
+) -> None:
+    """Host alone, host and port, other case, percent-encoded: all read as <backend>."""
+    job = configured.create_job({})
+    authority = configured.url.partition("://")[2]
+    host, _, port = authority.partition(":")
+    texts = [
+        f"HTTPConnectionPool(host='{host}', port={port}): Max retries exceeded",
+        f"{configured.url.upper()}/v1 refused",
+        seekapi_quote(configured.url) + "%2Fv1",
+    ]
+    for text in texts:
+
+        def work(data: Any, text: str = text) -> Any:
+            raise ConnectionError(text)
+
+        message = seekapi.run(job.event, None, work)["error"]["message"]
+        assert host not in message
+        assert authority.upper() not in message
+        assert "<backend>" in message
+
+
+def seekapi_quote(text: str) -> str:
+    from urllib.parse import quote
+
+    return quote(text, safe="")
