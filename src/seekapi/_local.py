@@ -390,6 +390,41 @@ def utc_now() -> str:
     return f"{text}.{nanos // 1000:06d}Z"
 
 
+def data_push_record(
+    job_uuid: str, execution_token: str, type: str, data: object
+) -> dict[str, object]:
+    """One line of ``data_pushes.jsonl`` (docs/wire.md §5)."""
+    return {
+        "pushed_at": utc_now(),
+        "job_uuid": job_uuid,
+        "execution_token": execution_token,
+        "type": type,
+        "data": data,
+    }
+
+
+def file_push_record(  # noqa: PLR0917 - the fields of one line, in their order
+    job_uuid: str,
+    execution_token: str,
+    name: str,
+    stored_name: str,
+    stored_path: str,
+    content_type: str,
+    size: int,
+) -> dict[str, object]:
+    """One line of ``file_pushes.jsonl`` (docs/wire.md §5)."""
+    return {
+        "pushed_at": utc_now(),
+        "job_uuid": job_uuid,
+        "execution_token": execution_token,
+        "name": name,
+        "stored_name": stored_name,
+        "stored_path": stored_path,
+        "content_type": content_type,
+        "size_bytes": size,
+    }
+
+
 def _line(record: dict[str, object]) -> bytes:
     return (dumps_text(record) + "\n").encode("utf-8")
 
@@ -408,15 +443,7 @@ def push_data(
     """
     require_job(job_uuid, execution_token, "push_data")
     document = dumps_text(data, indent=2).encode("utf-8")
-    line = _line(
-        {
-            "pushed_at": utc_now(),
-            "job_uuid": job_uuid,
-            "execution_token": execution_token,
-            "type": type,
-            "data": data,
-        }
-    )
+    line = _line(data_push_record(job_uuid, execution_token, type, data))
     job_files(local.directory, job_uuid).write_push(line, document)
     return {"ok": True}
 
@@ -461,16 +488,15 @@ def push_file(  # noqa: PLR0917 - called positionally, like the public API
                 finally:
                     os.close(fd)
                 line = _line(
-                    {
-                        "pushed_at": utc_now(),
-                        "job_uuid": job_uuid,
-                        "execution_token": execution_token,
-                        "name": name,
-                        "stored_name": stored_name,
-                        "stored_path": stored_path,
-                        "content_type": content_type,
-                        "size_bytes": size,
-                    }
+                    file_push_record(
+                        job_uuid,
+                        execution_token,
+                        name,
+                        stored_name,
+                        stored_path,
+                        content_type,
+                        size,
+                    )
                 )
                 job.append_file_record(line)
             except BaseException:

@@ -20,14 +20,7 @@ from contextvars import Token
 from . import _api, _job, _jobstate
 from ._job import UNSET, StopJob
 from .errors import (
-    ConfigurationError,
     DeadlineExceeded,
-    HTTPStatusError,
-    InputError,
-    InputTooLargeError,
-    InvalidResponseError,
-    SeekAPIError,
-    TransportError,
     UsageError,
     WorkerError,
     WorkerTimeout,
@@ -269,6 +262,7 @@ class _Lifecycle:
 
         from . import _settings
         from ._deadline import job_deadline
+        from ._messages import safe_str
 
         if outcome.returned is not None:
             return outcome.returned
@@ -312,7 +306,7 @@ class _Lifecycle:
             )
         out = seekapi.success(request_id=self.request_id)
         if outcome.reason is not None:
-            out["stopped"] = self._shorten(_safe_str(outcome.reason))
+            out["stopped"] = self._shorten(safe_str(outcome.reason))
         if job.limit_reached:
             out["limit_reached"] = True
         self._log_end("succeeded")
@@ -338,6 +332,7 @@ class _Lifecycle:
         import seekapi
 
         from ._deadline import Deadline, job_deadline
+        from ._messages import safe_str
 
         share = min(_TIMEOUTS["register"], user_deadline.remaining() * REGISTER_SHARE)
         token = job_deadline.set(Deadline.after(share, self.clock).earliest(user_deadline))
@@ -348,7 +343,7 @@ class _Lifecycle:
         except Exception as exc:  # noqa: BLE001 - a patched one may raise; never fatal
             self.log.warning(
                 "seekapi: could not register the request id: %s",
-                self._clean(_safe_str(exc)),
+                self._clean(safe_str(exc)),
                 extra=self.extra,
             )
         finally:
@@ -419,6 +414,8 @@ class _Lifecycle:
 
     def _user_outcome(self, exc: BaseException, started: float) -> _UserResult:
 
+        from ._messages import safe_str
+
         if isinstance(exc, StopJob):
             self._log_user(started)
             # As for a returned value, None means nothing more to push.
@@ -438,12 +435,12 @@ class _Lifecycle:
         if isinstance(exc, WorkerError):
             # A failure the worker chose (bad customer input, say): not a defect, so a
             # warning without a traceback.
-            code = self._shorten(_safe_str(exc.code)) or WORKER_ERROR
-            message = self._shorten(_safe_str(exc.message))
+            code = self._shorten(safe_str(exc.code)) or WORKER_ERROR
+            message = self._shorten(safe_str(exc.message))
             self.log.warning(
                 "seekapi: the worker code failed with %s: %s",
                 code,
-                self._clean(_safe_str(exc.message)),
+                self._clean(safe_str(exc.message)),
                 extra=self.extra,
             )
             return _UserResult(returned=self._fail(code, message, "user", log=False))
@@ -502,10 +499,14 @@ class _Lifecycle:
 
     def _message(self, exc: BaseException, stage: str) -> str:
         """What the API's customer reads: no backend URL, host or body (the log has them)."""
-        return self._shorten(_customer_message(exc, stage))
+        from ._messages import customer_message
+
+        return self._shorten(customer_message(exc, stage))
 
     def _shorten(self, text: str) -> str:
-        text = _mask_backend(self._clean(text), self.api_base)
+        from ._messages import mask_backend
+
+        text = mask_backend(self._clean(text), self.api_base)
         if len(text) > _MESSAGE_CHARS:
             text = text[: _MESSAGE_CHARS - 3] + "..."
         return text
@@ -533,68 +534,6 @@ async def _await_within(awaitable: Awaitable[Any], seconds: float) -> Any:
         if time.monotonic() < end:
             raise  # the worker's own timeout, not its deadline
         raise WorkerTimeout(f"the worker code ran out of time ({seconds:.1f} s)") from None
-
-
-_CALLS = {"input": "fetching the job's input", "push": "delivering the result"}
-
-
-def _customer_message(exc: BaseException, stage: str) -> str:
-    """A short message for ``exc``: a summary for network failures, whose own messages
-    name internal hosts and may quote a server's body; the type and text otherwise."""
-
-    name = type(exc).__name__
-    call = _CALLS.get(stage, "a backend call")
-    summary: str | None = None
-    if isinstance(exc, DeadlineExceeded):
-        summary = f"{call} timed out"
-    elif isinstance(exc, TransportError):
-        summary = f"{call} failed: no answer (connection, TLS or proxy failure)"
-    elif isinstance(exc, HTTPStatusError):
-        summary = f"{call} failed: HTTP {exc.status}"
-    elif isinstance(exc, InvalidResponseError):
-        summary = f"{call} failed: the answer was not valid"
-    elif isinstance(exc, InputTooLargeError):
-        summary = "the job's input is larger than the worker accepts"
-    elif isinstance(exc, ConfigurationError):
-        summary = "the worker is not configured correctly (details in its log)"
-    elif isinstance(exc, InputError) and "://" in _safe_str(exc):
-        summary = f"{call} failed"
-    if stage == "user":
-        text = summary if summary is not None else _safe_str(exc)
-        return f"{name}: {text}" if text else name
-    if summary is not None:
-        return summary
-    text = _safe_str(exc)
-    if isinstance(exc, SeekAPIError):
-        return text or name
-    return f"{name}: {text}" if text else name
-
-
-def _mask_backend(text: str, api_base: str) -> str:
-    """``text`` with the backend's address shown as ``<backend>``: its base URL, its
-    host with and without the port, in any case and percent-encoded."""
-    base = api_base.strip().rstrip("/")
-    authority = base.partition("://")[2].partition("/")[0].rpartition("@")[2]
-    host = authority.rpartition(":")[0] if authority.count(":") == 1 else authority
-    forms = {base, authority, host.strip("[]")}
-    if not base:
-        return text
-    import re
-    from urllib.parse import quote
-
-    forms.add(quote(base, safe=""))
-    # Longest first, so that the base URL is replaced whole before its host is.
-    for form in sorted((f for f in forms if len(f) >= 4), key=len, reverse=True):
-        text = re.sub(re.escape(form), "<backend>", text, flags=re.IGNORECASE)
-    return text
-
-
-def _safe_str(value: object) -> str:
-    """``str(value)``, even when its ``__str__`` is broken."""
-    try:
-        return str(value)
-    except Exception:  # noqa: BLE001 - a failure report must not fail itself
-        return f"<{type(value).__name__} that cannot be shown>"
 
 
 def _request_id(context: object) -> str | None:

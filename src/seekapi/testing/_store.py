@@ -71,15 +71,7 @@ class JobFolder:
     def push_data(self, job_uuid: str, execution_token: str, data: object, type: str) -> None:
         """Replace ``response_json.json`` with ``data``; add a line to ``data_pushes.jsonl``."""
         document = _text(data, indent=2).encode("utf-8")
-        line = _line(
-            {
-                "pushed_at": _local.utc_now(),
-                "job_uuid": job_uuid,
-                "execution_token": execution_token,
-                "type": type,
-                "data": data,
-            }
-        )
+        line = _line(_local.data_push_record(job_uuid, execution_token, type, data))
         self._job.write_push(line, document)
 
     def claim_file(self, name: str) -> tuple[str, str, int]:
@@ -103,16 +95,9 @@ class JobFolder:
     ) -> None:
         """Add the line of a stored upload to ``file_pushes.jsonl``."""
         line = _line(
-            {
-                "pushed_at": _local.utc_now(),
-                "job_uuid": job_uuid,
-                "execution_token": execution_token,
-                "name": name,
-                "stored_name": stored_name,
-                "stored_path": stored_path,
-                "content_type": content_type,
-                "size_bytes": size,
-            }
+            _local.file_push_record(
+                job_uuid, execution_token, name, stored_name, stored_path, content_type, size
+            )
         )
         self._job.append_file_record(line)
 
