@@ -1,0 +1,289 @@
+"""The parts of a worker contract that every compiled type shares.
+
+``Field`` (the constraints and documentation written as ``Annotated[T, Field(...)]``),
+the two failures (``ContractError`` for a type that cannot be a contract,
+``InvalidValue`` for a value that breaks one), the compiled ``Node`` and the problem
+list with its cap. The rules themselves are written in ``seekapi._contract``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .errors import SeekAPIError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    # Where a value sits: (where its parent sits, its key or index); the root is (None, None).
+    Location = tuple["Location | None", "str | int | None"] | None
+    Problems = list[tuple[Location, "str | int | None", str]]
+    Check = Callable[[object, Location, "str | int | None", Problems], object]
+
+__all__ = [
+    "BAD",
+    "MAX_PROBLEMS",
+    "ContractError",
+    "Field",
+    "Full",
+    "InvalidValue",
+    "Node",
+    "invalid_value",
+    "json_kind",
+    "pointer",
+    "report",
+    "shown",
+]
+
+#: The most problems one validation reports; it stops looking at the next one.
+MAX_PROBLEMS = 20
+
+
+class ContractError(UsageError):
+    """A type annotation that seekapi cannot turn into a contract (unsupported or unresolvable)."""
+
+
+class InvalidValue(SeekAPIError, ValueError):
+    """A value that breaks a contract.
+
+    ``details`` lists every problem found, up to :data:`MAX_PROBLEMS`, each as
+    ``{"path": <JSON Pointer (RFC 6901) to the offending value>, "message": <what was
+    expected and what came>}``; ``truncated`` is true when the search stopped at the cap.
+    """
+
+    def __init__(self, details: list[dict[str, str]], *, truncated: bool = False) -> None:
+        self.details = details
+        self.truncated = truncated
+        count = len(details)
+        shown_part = "; ".join(
+            f"{item['path'] or '<root>'}: {item['message']}" for item in details[:3]
+        )
+        more = ""
+        if count > 3:
+            more = f"; and {count - 3} more" + (" (stopped counting)" if truncated else "")
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{count}{'+' if truncated else ''} {noun}: {shown_part}{more}")
+
+
+class Full(Exception):
+    """Raised inside validation when the problem list has reached its cap."""
+
+
+class _Bad:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<invalid>"
+
+
+#: What a check returns for a value it refused (its problems are in the list).
+BAD: object = _Bad()
+
+_NUMBER_TYPES = (int, float)
+
+
+class Field:
+    """Constraints and documentation for one annotated type: ``Annotated[T, Field(...)]``.
+
+    ``ge``/``gt``/``le``/``lt`` bound an ``int`` or ``float``; ``min_length`` and
+    ``max_length`` bound the characters of a ``str``, the items of a ``list`` or ``tuple``
+    and the keys of a ``dict``; ``pattern`` is a regular expression a ``str`` must
+    contain (searched, as JSON Schema does: anchor it with ``^...$`` to match the whole
+    string). ``description`` and ``examples`` go into the schema. A ``Field`` is frozen.
+    """
+
+    __slots__ = (
+        "description",
+        "examples",
+        "ge",
+        "gt",
+        "le",
+        "lt",
+        "max_length",
+        "min_length",
+        "pattern",
+    )
+
+    ge: int | float | None
+    gt: int | float | None
+    le: int | float | None
+    lt: int | float | None
+    min_length: int | None
+    max_length: int | None
+    pattern: str | None
+    description: str | None
+    examples: tuple[object, ...] | None
+
+    def __init__(
+        self,
+        *,
+        ge: float | None = None,
+        gt: float | None = None,
+        le: float | None = None,
+        lt: float | None = None,
+        min_length: int | None = None,
+        max_length: int | None = None,
+        pattern: str | None = None,
+        description: str | None = None,
+        examples: list[object] | tuple[object, ...] | None = None,
+    ) -> None:
+        for name, bound in (("ge", ge), ("gt", gt), ("le", le), ("lt", lt)):
+            if bound is not None and (
+                isinstance(bound, bool)
+                or not isinstance(bound, _NUMBER_TYPES)
+                or bound != bound  # noqa: PLR0124 (NaN)
+                or bound in (float("inf"), float("-inf"))
+            ):
+                raise ContractError(f"Field({name}=...) must be a finite number, not {bound!r}")
+            object.__setattr__(self, name, bound)
+        for name, length in (("min_length", min_length), ("max_length", max_length)):
+            if length is not None and (
+                isinstance(length, bool) or not isinstance(length, int) or length < 0
+            ):
+                raise ContractError(f"Field({name}=...) must be a non-negative int, not {length!r}")
+            object.__setattr__(self, name, length)
+        if min_length is not None and max_length is not None and min_length > max_length:
+            raise ContractError(
+                f"Field(min_length={min_length}) is larger than max_length={max_length}"
+            )
+        if pattern is not None:
+            if not isinstance(pattern, str):
+                raise ContractError(f"Field(pattern=...) must be a str, not {pattern!r}")
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ContractError(
+                    f"Field(pattern={pattern!r}) is not a valid regex: {exc}"
+                ) from None
+        object.__setattr__(self, "pattern", pattern)
+        if description is not None and not isinstance(description, str):
+            raise ContractError(f"Field(description=...) must be a str, not {description!r}")
+        object.__setattr__(self, "description", description)
+        if examples is not None and not isinstance(examples, (list, tuple)):
+            raise ContractError(f"Field(examples=...) must be a list, not {examples!r}")
+        object.__setattr__(self, "examples", None if examples is None else tuple(examples))
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Field is frozen: cannot set {name}")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"Field is frozen: cannot delete {name}")
+
+    def _items(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Field):
+            return NotImplemented
+        return self._items() == other._items()
+
+    def __hash__(self) -> int:
+        return hash(("Field", *(repr(item) for item in self._items())))
+
+    def __repr__(self) -> str:
+        parts = [
+            f"{name}={getattr(self, name)!r}"
+            for name in sorted(self.__slots__)
+            if getattr(self, name) is not None
+        ]
+        return f"Field({', '.join(parts)})"
+
+
+class Node:
+    """One compiled type: its check (validate and convert), its dump, its schema.
+
+    ``check(value, parent, key, problems)`` returns the converted value, or :data:`BAD`
+    after adding the problems to the list; ``dump`` has the same shape for output
+    values. ``kinds`` are the JSON kinds (:func:`json_kind`) the check may accept, used
+    to choose which branch of a union explains a failure.
+    """
+
+    __slots__ = ("check", "describe", "dump", "kinds", "schema")
+
+    def __init__(
+        self,
+        check: Check,
+        dump: Check,
+        schema: dict[str, object],
+        kinds: frozenset[str],
+        describe: str,
+    ) -> None:
+        self.check = check
+        self.dump = dump
+        self.schema = schema
+        self.kinds = kinds
+        self.describe = describe
+
+
+def json_kind(value: object) -> str:
+    """The JSON kind of a value: null, boolean, integer, number, string, array, object."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "integer" if value.is_integer() else "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, (list, tuple)):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__qualname__
+
+
+def shown(value: object) -> str:
+    """A short, readable account of a value for a problem's message."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        import json
+
+        text = json.dumps(value, ensure_ascii=False)
+        return text if len(text) <= 42 else text[:40] + '…"'
+    if isinstance(value, (int, float)):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:40] + "…"
+    if isinstance(value, (list, tuple)):
+        return f"an array of {len(value)}"
+    if isinstance(value, dict):
+        return f"an object of {len(value)} key{'' if len(value) == 1 else 's'}"
+    return f"a {type(value).__qualname__}"
+
+
+def report(problems: Problems, parent: Location, key: str | int | None, message: str) -> None:
+    """Add a problem; raise :class:`Full` once the list holds :data:`MAX_PROBLEMS`."""
+    problems.append((parent, key, message))
+    if len(problems) >= MAX_PROBLEMS:
+        raise Full
+
+
+def pointer(parent: Location, key: str | int | None) -> str:
+    """The JSON Pointer (RFC 6901) of the value at ``key`` under ``parent``."""
+    parts: list[str] = []
+    location: Location = (parent, key)
+    while location is not None:
+        up, step = location
+        if step is None:
+            break
+        parts.append(str(step).replace("~", "~0").replace("/", "~1"))
+        location = up
+    return "".join("/" + part for part in reversed(parts))
+
+
+def invalid_value(problems: Problems, *, truncated: bool) -> InvalidValue:
+    """The :class:`InvalidValue` for a list of problems."""
+    return InvalidValue(
+        [
+            {"path": pointer(parent, key), "message": message}
+            for parent, key, message in problems[:MAX_PROBLEMS]
+        ],
+        truncated=truncated,
+    )
