@@ -70,7 +70,7 @@ class Full(Exception):
     """Raised inside validation when the problem list has reached its cap."""
 
 
-class _Bad:
+class _Invalid:
     __slots__ = ()
 
     def __repr__(self) -> str:
@@ -78,7 +78,7 @@ class _Bad:
 
 
 #: What a check returns for a value it refused (its problems are in the list).
-BAD: object = _Bad()
+BAD: object = _Invalid()
 
 _NUMBER_TYPES = (int, float)
 

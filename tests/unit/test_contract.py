@@ -8,6 +8,8 @@ import decimal
 import enum
 import json
 import time
+import types
+import typing
 import uuid
 from typing import Annotated, Literal, Optional, TypedDict, Union
 
@@ -621,11 +623,51 @@ _types = st.sampled_from(_FIXED) | st.recursive(_leaf_types, _compose, max_leave
 
 
 def _values_for(tp: object) -> st.SearchStrategy[object]:
-    """Values near the type (its dumps) and any JSON at all."""
+    """Values shaped like the type (often valid, sometimes just off) and any JSON at all."""
+    return _shaped(tp) | _json
+
+
+def _shaped(tp: object) -> st.SearchStrategy[object]:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin is Annotated:
+        return _shaped(args[0])
+    simple: dict[object, st.SearchStrategy[object]] = {
+        int: st.integers(-10, 200) | st.integers(-10, 10).map(float),
+        float: st.floats(-10, 1e7, allow_nan=False) | st.integers(-10, 10),
+        bool: st.booleans(),
+        str: st.text(max_size=4),
+        None: st.none(),
+        type(None): st.none(),
+        datetime.date: st.dates().map(datetime.date.isoformat),
+        uuid.UUID: st.uuids().map(str),
+        decimal.Decimal: st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str)
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False),
+    }
+    if tp in simple:
+        return simple[tp]
+    if isinstance(tp, type) and issubclass(tp, enum.Enum):
+        return st.sampled_from([member.value for member in tp])
+    if origin is Literal:
+        return st.sampled_from([a.value if isinstance(a, enum.Enum) else a for a in args])
+    if origin is list or (origin is tuple and len(args) == 2 and args[1] is Ellipsis):
+        return st.lists(st.deferred(lambda: _values_for(args[0])), max_size=3)
+    if origin is tuple:
+        return st.tuples(*(_values_for(a) for a in args)).map(list)
+    if origin is dict:
+        return st.dictionaries(st.text(max_size=2), _values_for(args[1]), max_size=3)
+    if origin is Union or origin is types.UnionType:
+        return st.one_of([_shaped(a) for a in args])
+    if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or typing.is_typeddict(tp)):
+        hints = typing.get_type_hints(tp)
+        return st.fixed_dictionaries(
+            {}, optional={name: _values_for(hint) for name, hint in hints.items()}
+        )
     return _json
 
 
-@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tp=_types, data=st.data())
 def test_validate_accepts_exactly_what_the_schema_accepts(tp: object, data: st.DataObject) -> None:
     jsonschema = pytest.importorskip("jsonschema")
