@@ -299,20 +299,44 @@ def _parsed(describe: str, parse: typing.Callable[[str], object | None]) -> Chec
     return check
 
 
-def datetime_node() -> Node:
-    describe = "an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)"
-    schema: dict[str, object] = {"type": "string", "format": "date-time"}
-    check = _parsed(describe, parse_datetime)
+def _formatted_node(
+    describe: str,
+    fmt: str,
+    parse: typing.Callable[[str], object | None],
+    to_text: typing.Callable[[object], str | None],
+    expected: str,
+) -> Node:
+    """A JSON string in format ``fmt``: ``parse`` reads it (``None`` when it does not
+    fit), ``to_text`` writes an output value back (``None`` when it cannot)."""
+    schema: dict[str, object] = {"type": "string", "format": fmt}
+    check = _parsed(describe, parse)
 
     def dump(value: object, parent: Location, key: str | int | None, problems: Problems) -> object:
-        if isinstance(value, datetime.datetime):
-            text = value.isoformat()
-            if _DATETIME_RE.fullmatch(text):
-                return text
-        report(problems, parent, key, f"expected a datetime with a time zone, got {shown(value)}")
+        text = to_text(value)
+        if text is not None:
+            return text
+        report(problems, parent, key, f"expected {expected}, got {shown(value)}")
         return BAD
 
     return Node(check, dump, schema, frozenset({"string"}), describe)
+
+
+def _datetime_text(value: object) -> str | None:
+    if isinstance(value, datetime.datetime):
+        text = value.isoformat()
+        if _DATETIME_RE.fullmatch(text):
+            return text
+    return None
+
+
+def datetime_node() -> Node:
+    return _formatted_node(
+        "an RFC 3339 date-time with an offset (2026-01-31T12:00:00Z)",
+        "date-time",
+        parse_datetime,
+        _datetime_text,
+        "a datetime with a time zone",
+    )
 
 
 def _parse_date(text: str) -> datetime.date | None:
@@ -324,34 +348,32 @@ def _parse_date(text: str) -> datetime.date | None:
         return None
 
 
+def _date_text(value: object) -> str | None:
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    return None
+
+
 def date_node() -> Node:
-    describe = "a date (2026-01-31)"
-    schema: dict[str, object] = {"type": "string", "format": "date"}
-    check = _parsed(describe, _parse_date)
+    return _formatted_node("a date (2026-01-31)", "date", _parse_date, _date_text, "a date")
 
-    def dump(value: object, parent: Location, key: str | int | None, problems: Problems) -> object:
-        if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-            return value.isoformat()
-        report(problems, parent, key, f"expected a date, got {shown(value)}")
-        return BAD
 
-    return Node(check, dump, schema, frozenset({"string"}), describe)
+def _time_text(value: object) -> str | None:
+    if isinstance(value, datetime.time):
+        text = value.isoformat()
+        if _TIME_RE.fullmatch(text):
+            return text
+    return None
 
 
 def time_node() -> Node:
-    describe = "an RFC 3339 time with an offset (12:00:00Z)"
-    schema: dict[str, object] = {"type": "string", "format": "time"}
-    check = _parsed(describe, parse_time)
-
-    def dump(value: object, parent: Location, key: str | int | None, problems: Problems) -> object:
-        if isinstance(value, datetime.time):
-            text = value.isoformat()
-            if _TIME_RE.fullmatch(text):
-                return text
-        report(problems, parent, key, f"expected a time with a time zone, got {shown(value)}")
-        return BAD
-
-    return Node(check, dump, schema, frozenset({"string"}), describe)
+    return _formatted_node(
+        "an RFC 3339 time with an offset (12:00:00Z)",
+        "time",
+        parse_time,
+        _time_text,
+        "a time with a time zone",
+    )
 
 
 def _parse_uuid(text: str) -> uuid.UUID | None:
@@ -359,17 +381,13 @@ def _parse_uuid(text: str) -> uuid.UUID | None:
 
 
 def uuid_node() -> Node:
-    describe = "a UUID (8-4-4-4-12 hexadecimal digits)"
-    schema: dict[str, object] = {"type": "string", "format": "uuid"}
-    check = _parsed(describe, _parse_uuid)
-
-    def dump(value: object, parent: Location, key: str | int | None, problems: Problems) -> object:
-        if isinstance(value, uuid.UUID):
-            return str(value)
-        report(problems, parent, key, f"expected a UUID, got {shown(value)}")
-        return BAD
-
-    return Node(check, dump, schema, frozenset({"string"}), describe)
+    return _formatted_node(
+        "a UUID (8-4-4-4-12 hexadecimal digits)",
+        "uuid",
+        _parse_uuid,
+        lambda value: str(value) if isinstance(value, uuid.UUID) else None,
+        "a UUID",
+    )
 
 
 def decimal_node() -> Node:
