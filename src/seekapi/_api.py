@@ -368,7 +368,7 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
     if not backend.api_base or not backend.secret:
         return
     if not isinstance(job_uuid, str) or not isinstance(request_id, str) or not job_uuid.strip():
-        _logger().warning("seekapi: register_request_id needs job_uuid and request_id strings")
+        _logger().warning("register_request_id needs job_uuid and request_id strings")
         return
     try:
         from ._jobstate import masked
@@ -384,7 +384,7 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
             hide=masked.get(),  # under run(): the job's token and input URL query
         )
     except Exception as exc:  # noqa: BLE001 - best effort by contract: never raise
-        _logger().warning("seekapi: could not register the request id (live logs): %s", exc)
+        _logger().warning("could not register the request id (live logs): %s", exc)
 
 
 def push_data(
@@ -445,7 +445,7 @@ def _push_data(
     if not target.configured:
         _warn_once(
             "push_data",
-            "seekapi: push_data sent nothing: the context lacks api_base, secret, job_uuid or"
+            "push_data sent nothing: the context lacks api_base, secret, job_uuid or"
             " execution_token (set WORKER_API_BASE_URL and WORKER_INTERNAL_SECRET, or"
             " SEEKAPI_LOCAL_MODE=1 for local runs)",
         )
@@ -493,7 +493,7 @@ def push_file(
     if not target.configured:
         _warn_once(
             "push_file",
-            "seekapi: push_file sent nothing: the context lacks api_base, secret, job_uuid or"
+            "push_file sent nothing: the context lacks api_base, secret, job_uuid or"
             " execution_token (set WORKER_API_BASE_URL and WORKER_INTERNAL_SECRET, or"
             " SEEKAPI_LOCAL_MODE=1 for local runs)",
         )

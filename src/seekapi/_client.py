@@ -355,7 +355,7 @@ def _json_reply(
     reply = dict(accepted)
     _warn_once(
         endpoint or where,
-        f"seekapi: {problem}; the backend took the request, so the call returns {reply!r}",
+        f"{problem}; the backend took the request, so the call returns {reply!r}",
     )
     return reply
 

@@ -214,7 +214,7 @@ class _Lifecycle:
             return self._fail_from(exc, "input")
         size = f"{self.job.input_bytes} bytes" if self.job.input_bytes is not None else "input"
         self.log.info(
-            "seekapi: input fetched (%s) in %.0f ms",
+            "input fetched (%s) in %.0f ms",
             size,
             (self.clock() - started) * 1000,
             extra=self.extra,
@@ -299,7 +299,7 @@ class _Lifecycle:
                 return self._fail_from(exc, "push")
             size = f" ({job.result_bytes} bytes)" if job.result_bytes is not None else ""
             self.log.info(
-                "seekapi: result pushed%s in %.0f ms",
+                "result pushed%s in %.0f ms",
                 size,
                 (self.clock() - started) * 1000,
                 extra=self.extra,
@@ -342,7 +342,7 @@ class _Lifecycle:
             )
         except Exception as exc:  # noqa: BLE001 - a patched one may raise; never fatal
             self.log.warning(
-                "seekapi: could not register the request id: %s",
+                "could not register the request id: %s",
                 self._clean(safe_str(exc)),
                 extra=self.extra,
             )
@@ -373,7 +373,7 @@ class _Lifecycle:
                     seekapi.push_data(job.context, result, timeout=self._legacy_timeout("push"))
             if job._in_doubt:
                 self.log.warning(
-                    "seekapi: %d earlier push(es) of the job got no answer in time; the"
+                    "%d earlier push(es) of the job got no answer in time; the"
                     " backend may still apply them after the result",
                     len(job._in_doubt),
                     extra=self.extra,
@@ -438,7 +438,7 @@ class _Lifecycle:
             code = self._shorten(safe_str(exc.code)) or WORKER_ERROR
             message = self._shorten(safe_str(exc.message))
             self.log.warning(
-                "seekapi: the worker code failed with %s: %s",
+                "the worker code failed with %s: %s",
                 code,
                 self._clean(safe_str(exc.message)),
                 extra=self.extra,
@@ -453,7 +453,7 @@ class _Lifecycle:
 
     def _log_user(self, started: float) -> None:
         self.log.info(
-            "seekapi: worker code finished in %.0f ms",
+            "worker code finished in %.0f ms",
             (self.clock() - started) * 1000,
             extra=self.extra,
         )
@@ -466,7 +466,7 @@ class _Lifecycle:
             if job.metered_event_count:
                 charges += f", {job.metered_event_count} unit(s) metered for the job"
         self.log.info(
-            "seekapi: job %s in %.0f ms%s",
+            "job %s in %.0f ms%s",
             how,
             (self.clock() - self.started) * 1000,
             charges,
@@ -476,10 +476,20 @@ class _Lifecycle:
     def _log_failure(self, what: str, exc: BaseException) -> None:
         import traceback
 
+        from ._messages import safe_str
+        from ._settings import json_logs
+
+        if json_logs():
+            # Lambda's JSON format puts a record's exception in fields of its own
+            # (errorType, errorMessage, stackTrace); its message is scrubbed here.
+            value = _Scrubbed(self._clean(safe_str(exc)))
+            exc_info = (type(exc), value, exc.__traceback__)
+            self.log.error(what, exc_info=exc_info, extra=self.extra)
+            return
         # The traceback is formatted here so that secrets can be stripped from every
         # message in it, chained causes included.
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-        self.log.error("seekapi: %s\n%s", what, self._clean(text).rstrip(), extra=self.extra)
+        self.log.error("%s\n%s", what, self._clean(text).rstrip(), extra=self.extra)
 
     def _fail_from(self, exc: Exception, stage: str) -> dict[str, Any]:
         self._log_failure(f"the {stage} stage failed", exc)
@@ -489,7 +499,7 @@ class _Lifecycle:
         import seekapi
 
         if log:
-            self.log.error("seekapi: %s", self._clean(message), extra=self.extra)
+            self.log.error("%s", self._clean(message), extra=self.extra)
         out = seekapi.failure(code, self._clean(message), request_id=self.request_id)
         error = out.get("error")
         if isinstance(error, dict):
@@ -516,6 +526,10 @@ class _Lifecycle:
         from ._redact import scrub
 
         return scrub(text, self.secrets)
+
+
+class _Scrubbed(Exception):
+    """An exception's message with the job's secrets masked, for a log record's fields."""
 
 
 async def _await_within(awaitable: Awaitable[Any], seconds: float) -> Any:

@@ -21,6 +21,8 @@ ENV_LOCAL_DIR = "SEEKAPI_LOCAL_DIR"
 ENV_LOCAL_FIXTURES = "SEEKAPI_LOCAL_FIXTURES"
 # seekapi additions.
 ENV_MAX_INPUT_BYTES = "SEEKAPI_MAX_INPUT_BYTES"
+# Set by Lambda (its advanced logging controls): Text or JSON.
+ENV_LOG_FORMAT = "AWS_LAMBDA_LOG_FORMAT"
 
 LOCAL_DEFAULT_DIRNAME = ".seekapi-local"
 # Placeholders that create_context() fills in local mode so that calls do not no-op.
@@ -41,6 +43,13 @@ def local_mode_enabled(environ: Mapping[str, str] | None = None) -> bool:
     """True when ``SEEKAPI_LOCAL_MODE`` is ``1``, ``true``, ``yes`` or ``on`` (any case)."""
     env = os.environ if environ is None else environ
     return _get(env, ENV_LOCAL_MODE).lower() in _TRUE_VALUES
+
+
+def json_logs(environ: Mapping[str, str] | None = None) -> bool:
+    """True when ``AWS_LAMBDA_LOG_FORMAT`` is ``JSON`` (any case): Lambda's JSON log format,
+    in which an exception belongs in a record's own fields, not in its message."""
+    env = os.environ if environ is None else environ
+    return _get(env, ENV_LOG_FORMAT).upper() == "JSON"
 
 
 class LocalSettings:

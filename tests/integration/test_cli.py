@@ -135,7 +135,7 @@ def test_run_hello_in_local_mode_prints_the_result_and_writes_artifacts(tmp_path
     artifacts = tmp_path / "out" / "hello-1"
     assert json.loads((artifacts / "response_json.json").read_text()) == {"message": "hello Ada"}
     # The SDK's stage logs are shown on stderr, with the job id.
-    assert re.search(r"INFO +seekapi: input fetched .*\[job=hello-1 request=", proc.stderr)
+    assert re.search(r"INFO +input fetched .*\[job=hello-1 request=", proc.stderr)
 
 
 def test_run_json_is_one_object_with_the_outcome(tmp_path: Path) -> None:

@@ -340,10 +340,10 @@ def test_stage_logs_carry_job_and_request_ids(
         seekapi.run(job.event, FakeLambdaContext(aws_request_id="req-9"), lambda d: d)
     records = [r for r in caplog.records if r.name == "seekapi"]
     messages = [r.getMessage() for r in records]
-    assert any(m.startswith("seekapi: input fetched (") and "bytes" in m for m in messages)
-    assert any(m.startswith("seekapi: worker code finished in") for m in messages)
-    assert any(m.startswith("seekapi: result pushed (") and "bytes" in m for m in messages)
-    assert any(m.startswith("seekapi: job succeeded") for m in messages)
+    assert any(m.startswith("input fetched (") and "bytes" in m for m in messages)
+    assert any(m.startswith("worker code finished in") for m in messages)
+    assert any(m.startswith("result pushed (") and "bytes" in m for m in messages)
+    assert any(m.startswith("job succeeded") for m in messages)
     for record in records:
         assert record.job_uuid == job.job_uuid  # type: ignore[attr-defined]
         assert record.request_id == "req-9"  # type: ignore[attr-defined]
@@ -374,3 +374,47 @@ def test_sdk_adds_no_handler() -> None:
 def test_worker_timeout_is_a_base_exception() -> None:
     """WorkerTimeout is not an Exception."""
     assert not issubclass(WorkerTimeout, Exception)
+
+
+def test_json_log_format_puts_the_exception_in_the_records_fields(
+    configured: Backend, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under AWS_LAMBDA_LOG_FORMAT=JSON a failure's record carries exc_info (the runtime's
+    JSON formatter turns it into errorType, errorMessage and stackTrace), its message has
+    no traceback, and the exception's message is scrubbed of the job's secrets."""
+    monkeypatch.setenv("AWS_LAMBDA_LOG_FORMAT", "JSON")
+    job = configured.create_job({"a": 1})
+
+    def fails(data: Any) -> Any:
+        raise KeyError(f"no such key, token {job.execution_token}")
+
+    with caplog.at_level(logging.ERROR, logger="seekapi"):
+        out = seekapi.run(job.event, FakeLambdaContext(), fails)
+    assert out["error"]["stage"] == "user"
+    [record] = [r for r in caplog.records if r.exc_info]
+    assert record.getMessage() == "the worker code raised"
+    assert record.exc_info is not None
+    kind, value, tb = record.exc_info
+    assert kind is KeyError
+    assert "no such key" in str(value)
+    assert job.execution_token not in str(value)
+    assert tb is not None
+    assert "Traceback" not in record.getMessage()
+
+
+def test_text_log_format_keeps_the_traceback_in_the_message(
+    configured: Backend, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the JSON format the scrubbed traceback stays in the message, as before."""
+    monkeypatch.setenv("AWS_LAMBDA_LOG_FORMAT", "Text")
+    job = configured.create_job({"a": 1})
+
+    def fails(data: Any) -> Any:
+        raise KeyError("no such key")
+
+    with caplog.at_level(logging.ERROR, logger="seekapi"):
+        seekapi.run(job.event, FakeLambdaContext(), fails)
+    [record] = [r for r in caplog.records if "the worker code raised" in r.getMessage()]
+    assert record.exc_info is None
+    assert "Traceback" in record.getMessage()
+    assert "KeyError" in record.getMessage()

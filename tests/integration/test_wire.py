@@ -182,8 +182,8 @@ def test_unconfigured_push_data_is_a_no_op_that_warns_once(
         assert seekapi.push_file(ctx, "n", __file__) is None
     warnings = [r.getMessage() for r in caplog.records if "sent nothing" in r.getMessage()]
     assert len(warnings) == 2  # once per call kind
-    assert warnings[0].startswith("seekapi: push_data sent nothing")
-    assert warnings[1].startswith("seekapi: push_file sent nothing")
+    assert warnings[0].startswith("push_data sent nothing")
+    assert warnings[1].startswith("push_file sent nothing")
 
 
 def test_error_status_is_an_http_status_error_with_path_and_excerpt(configured: Backend) -> None:
