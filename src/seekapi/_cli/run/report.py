@@ -2,12 +2,15 @@
 
 In local mode the job's result, files and charges are read from its folder under
 ``--out`` (the lines this run added, and the whole ledger for the metered total); with
-``--emulate``, from the emulator's record of the job. Then they are printed, with a
-``REPORT`` line in Lambda's format, or written as one JSON object with ``--json``.
+``--emulate``, from the emulator's record of the job; for ``seekapi invoke``, from a
+running emulator's admin view of it (:func:`outcome_from_view`). Then they are printed,
+with a ``REPORT`` line in Lambda's format, or written as one JSON object with ``--json``.
+A long charge list is cut to its totals and its ends (:func:`charge_lines`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -184,6 +187,41 @@ def _charge_view(record: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
+def outcome_from_view(view: Mapping[str, Any]) -> HandlerOutcome:
+    """What the job left, from the emulator's admin view of it (``GET /v1/debug/jobs/ID``).
+
+    Fields missing or of the wrong type read as nothing: the view comes from another
+    process, perhaps another version of seekapi.
+    """
+    files = []
+    for item in _list(view.get("files")):
+        if isinstance(item, Mapping):
+            size = item.get("size")
+            files.append(
+                FileInfo(
+                    name=str(item.get("name", "")),
+                    size=size if type(size) is int else None,
+                    content_type=str(item.get("content_type", "")),
+                    path=str(item.get("path", "")),
+                )
+            )
+    metered = view.get("metered_event_count")
+    directory = view.get("directory")
+    return HandlerOutcome(
+        result=view.get("result"),
+        pushes=len(_list(view.get("pushes"))),
+        files=files,
+        charges=[_charge_view(c) for c in _list(view.get("charges")) if isinstance(c, Mapping)],
+        metered_event_count=metered if type(metered) is int else 0,
+        limit_reached=view.get("limit_reached") is True,
+        artifacts=directory if isinstance(directory, str) else None,
+    )
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def _emulated_outcome(job: Job) -> HandlerOutcome:
     return HandlerOutcome(
         artifacts=str(job.directory),
@@ -202,6 +240,39 @@ def _emulated_outcome(job: Job) -> HandlerOutcome:
 # -- the report --------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Where:
+    """Where a job ran, as the summary names it.
+
+    ``mode`` is the JSON output's ``mode``; ``label`` what the ``Handler:`` line says
+    in brackets before the job's id; ``extra`` fields added to the JSON object;
+    ``command`` the name messages on standard error start with.
+    """
+
+    mode: str
+    label: str
+    extra: Mapping[str, object]
+    command: str = "seekapi run"
+
+
+def _where_of(plan: Plan) -> Where:
+    return Where(mode=plan.mode, label="emulator" if plan.emulate else "local mode", extra={})
+
+
+CHARGES_AT_EACH_END = 5
+"""How many keys a long charge list shows at its start and at its end."""
+
+
+def add_all_charges(parser: argparse.ArgumentParser) -> None:
+    """The ``--all-charges`` option of the commands that print this summary."""
+    parser.add_argument(
+        "--all-charges",
+        action="store_true",
+        help=f"list every charge in the summary (default: the totals, and the first and"
+        f" last {CHARGES_AT_EACH_END} keys of a longer list; --json always has them all)",
+    )
+
+
 def show(
     plan: Plan,
     ran: Ran,
@@ -210,8 +281,17 @@ def show(
     request_id: str,
     memory_size_mb: int,
     json_mode: bool,
+    all_charges: bool = False,
+    where: Where | None = None,
 ) -> int:
-    """Print what the run did (one JSON object with ``json_mode``); return the exit status."""
+    """Print what the run did (one JSON object with ``json_mode``); return the exit status.
+
+    The readable summary lists every charge only with ``all_charges``; otherwise a long
+    list shows its totals and its first and last keys. The JSON object always holds the
+    whole list. ``where`` names the backend the job ran against, for a command other
+    than ``seekapi run`` (default: the plan's mode).
+    """
+    where = where or _where_of(plan)
     invocation = ran.invocation
     report = Report(
         request_id=request_id,
@@ -233,10 +313,13 @@ def show(
                 outcome=outcome,
                 report=report,
                 code=code,
+                where=where,
             )
         )
     else:
-        _print_summary(plan, ran.handler, invocation, outcome, report)
+        _print_summary(
+            plan, ran.handler, invocation, outcome, report, where=where, all_charges=all_charges
+        )
     return code
 
 
@@ -249,21 +332,25 @@ def exit_code(invocation: Invocation) -> int:
     return EXIT_OK if ok else EXIT_FAILED
 
 
-def report_init_failure(plan: Plan, ran: Ran, *, json_mode: bool) -> int:
+def report_init_failure(
+    plan: Plan, ran: Ran, *, json_mode: bool, where: Where | None = None
+) -> int:
     """Show why the handler could not be imported; the exit status (1)."""
+    where = where or _where_of(plan)
     error = ran.init_error or {}
     text = str(error.get("traceback") or "")
     message = str(error.get("message"))
     if message not in text:  # sys.exit() at import, a timeout, a process that ended
         text += f"{message}\n"
-    sys.stderr.write(f"seekapi run: importing the handler failed\n{text}")
+    sys.stderr.write(f"{where.command}: importing the handler failed\n{text}")
     sys.stderr.flush()
     if json_mode:
         emit_json(
             {
                 "ok": False,
                 "exit_code": EXIT_FAILED,
-                "mode": plan.mode,
+                "mode": where.mode,
+                **where.extra,
                 "handler": ran.handler,
                 "job_uuid": plan.job_uuid,
                 "error": {
@@ -330,11 +417,13 @@ def _json_summary(
     outcome: HandlerOutcome,
     report: Report,
     code: int,
+    where: Where,
 ) -> dict[str, object]:
     return {
         "ok": code == EXIT_OK,
         "exit_code": code,
-        "mode": plan.mode,
+        "mode": where.mode,
+        **where.extra,
         "handler": handler,
         "job_uuid": plan.job_uuid,
         "request_id": request_id,
@@ -352,15 +441,21 @@ def _json_summary(
 
 
 def _print_summary(
-    plan: Plan, handler: str, invocation: Invocation, outcome: HandlerOutcome, report: Report
+    plan: Plan,
+    handler: str,
+    invocation: Invocation,
+    outcome: HandlerOutcome,
+    report: Report,
+    *,
+    where: Where,
+    all_charges: bool,
 ) -> None:
     error = invocation.error
     if error is not None and error.get("traceback"):
-        sys.stderr.write(f"seekapi run: the handler raised\n{error['traceback']}")
+        sys.stderr.write(f"{where.command}: the handler raised\n{error['traceback']}")
         sys.stderr.flush()
     out: list[str] = []
-    mode = "emulator" if plan.emulate else "local mode"
-    out.append(f"Handler:   {handler} ({mode}, job {plan.job_uuid})")
+    out.append(f"Handler:   {handler} ({where.label}, job {plan.job_uuid})")
     if invocation.timed_out:
         out.append(f"Returned:  nothing: {_timed_out_message(plan.timeout)}")
     elif error is not None and error.get("type") == "raised":
@@ -384,20 +479,42 @@ def _print_summary(
         )
     else:
         out.append("Files:     none")
-    if outcome.charges or outcome.metered_event_count:
-        out.append(f"Charges:   {len(outcome.charges)}")
-        out.extend(f"  {c['idempotency_key']}  x{c['count']}" for c in outcome.charges)
-        out.append(
-            f"  metered total {outcome.metered_event_count};"
-            f" limit reached: {'yes' if outcome.limit_reached else 'no'}"
-        )
-    else:
-        out.append("Charges:   none")
+    out.extend(charge_lines(outcome, all_charges=all_charges))
     if outcome.artifacts is not None:
         out.append(f"Artifacts: {display_path(outcome.artifacts)}{os.sep}")
     out.append(report.line())
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
+
+
+def charge_lines(outcome: HandlerOutcome, *, all_charges: bool = False) -> list[str]:
+    """The summary's ``Charges:`` lines: the totals, then the keys.
+
+    A list longer than twice :data:`CHARGES_AT_EACH_END` (plus the one line the gap
+    would take) shows its first and last keys around a line counting the others,
+    unless ``all_charges``; so thousands of charges still make a summary that fits on a
+    screen.
+    """
+    charges = outcome.charges
+    if not charges and not outcome.metered_event_count:
+        return ["Charges:   none"]
+    units = sum(c["count"] for c in charges if type(c.get("count")) is int)
+    lines = [f"Charges:   {_count(len(charges), 'key')}, {_count(units, 'unit')}"]
+    shown = [f"  {c['idempotency_key']}  x{c['count']}" for c in charges]
+    end = CHARGES_AT_EACH_END
+    if not all_charges and len(shown) > 2 * end + 1:
+        hidden = len(shown) - 2 * end
+        shown = [*shown[:end], f"  ... {hidden} more (--all-charges lists them) ...", *shown[-end:]]
+    lines.extend(shown)
+    lines.append(
+        f"  metered total {outcome.metered_event_count};"
+        f" limit reached: {'yes' if outcome.limit_reached else 'no'}"
+    )
+    return lines
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def _shown_result(result: Any, artifacts: str | None) -> str:
