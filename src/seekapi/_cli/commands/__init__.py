@@ -31,6 +31,11 @@ COMMANDS: dict[str, CommandInfo] = {
         "ServeCommand",
         "run the backend emulator for a worker in another process or container",
     ),
+    "invoke": CommandInfo(
+        "seekapi._cli.commands.invoke",
+        "InvokeCommand",
+        "send one job to a worker's handler through a running seekapi serve",
+    ),
     "init": CommandInfo(
         "seekapi._cli.commands.init",
         "InitCommand",
