@@ -50,8 +50,11 @@ class RunCommand(Command):
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from ..run.report import add_all_charges
+
         _add_what_to_run(parser)
         _add_how_to_run(parser)
+        add_all_charges(parser)
         add_log_level(parser)
         add_json(parser, "the outcome")
 
@@ -105,6 +108,7 @@ class RunCommand(Command):
             request_id=request_id,
             memory_size_mb=function.memory_mb,
             json_mode=args.json,
+            all_charges=args.all_charges,
         )
 
 
