@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.lambda_runtime import SHUTDOWN_STATUS, LambdaRuntime, start_runtime_process
+from seekapi.testing import SHUTDOWN_STATUS, RuntimeAPI, start_runtime_process
 
 pytest.importorskip(
     "awslambdaric", reason="awslambdaric (a dev dependency) runs the handlers under test"
@@ -53,14 +53,14 @@ def task_root(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def runtime() -> Iterator[LambdaRuntime]:
+def runtime() -> Iterator[RuntimeAPI]:
     """A started imitation, stopped after the test, which must have seen no protocol problem."""
-    with LambdaRuntime() as started:
+    with RuntimeAPI() as started:
         yield started
     assert started.problems == []
 
 
-def test_warm_process_answers_invocations_in_order(runtime: LambdaRuntime, task_root: Path) -> None:
+def test_warm_process_answers_invocations_in_order(runtime: RuntimeAPI, task_root: Path) -> None:
     """One process answers two queued invocations in order, polling /next again after each."""
     process = start_runtime_process(runtime, "app.echo", cwd=task_root)
     first = runtime.invoke({"n": 1})
@@ -81,7 +81,7 @@ def test_warm_process_answers_invocations_in_order(runtime: LambdaRuntime, task_
     assert f"\t{second.request_id}\trecord for 2\n" in stdout
 
 
-def test_handler_exception_is_posted_to_error(runtime: LambdaRuntime, task_root: Path) -> None:
+def test_handler_exception_is_posted_to_error(runtime: RuntimeAPI, task_root: Path) -> None:
     """A handler that raises yields an /error post carrying the errorType and message."""
     process = start_runtime_process(runtime, "app.boom", cwd=task_root)
     invocation = runtime.wait(runtime.invoke({"n": 7}), timeout=10)
@@ -96,7 +96,7 @@ def test_handler_exception_is_posted_to_error(runtime: LambdaRuntime, task_root:
     )
 
 
-def test_deadline_header_reaches_the_context(runtime: LambdaRuntime, task_root: Path) -> None:
+def test_deadline_header_reaches_the_context(runtime: RuntimeAPI, task_root: Path) -> None:
     """context.get_remaining_time_in_millis() counts down from the invocation's timeout."""
     start_runtime_process(runtime, "app.remaining", cwd=task_root)
     invocation = runtime.wait(runtime.invoke({}, timeout_s=3.0, request_id="req-1"), timeout=10)
@@ -116,7 +116,7 @@ def test_deadline_header_reaches_the_context(runtime: LambdaRuntime, task_root: 
 def test_process_exits_on_its_own_after_stop(task_root: Path) -> None:
     """stop() answers /next with an error status and the process exits with status 1, unkilled."""
     threads_before = set(threading.enumerate())
-    runtime = LambdaRuntime().start()
+    runtime = RuntimeAPI().start()
     process = start_runtime_process(runtime, "app.echo", cwd=task_root)
     runtime.wait(runtime.invoke({"n": 1}), timeout=10)
     started = time.monotonic()
@@ -129,7 +129,7 @@ def test_process_exits_on_its_own_after_stop(task_root: Path) -> None:
     assert runtime.problems == []
 
 
-def test_init_error_is_recorded_and_wait_fails_fast(runtime: LambdaRuntime, tmp_path: Path) -> None:
+def test_init_error_is_recorded_and_wait_fails_fast(runtime: RuntimeAPI, tmp_path: Path) -> None:
     """A handler module that fails to import is posted to /init/error; wait() raises at once."""
     (tmp_path / "broken.py").write_text("raise ImportError('missing piece')\n", encoding="utf-8")
     start_runtime_process(runtime, "broken.handler", cwd=tmp_path)
@@ -144,7 +144,7 @@ def test_init_error_is_recorded_and_wait_fails_fast(runtime: LambdaRuntime, tmp_
 
 
 def test_invocation_survives_a_runtime_killed_while_polling(
-    runtime: LambdaRuntime, task_root: Path
+    runtime: RuntimeAPI, task_root: Path
 ) -> None:
     """An invocation queued after a polling process died goes to the next process, not lost."""
     dead = start_runtime_process(runtime, "app.echo", cwd=task_root)
@@ -161,7 +161,7 @@ def test_invocation_survives_a_runtime_killed_while_polling(
 
 def test_protocol_violations_are_refused_and_recorded(task_root: Path) -> None:
     """Posting for an unknown or undelivered request id is a 400, listed in problems."""
-    with LambdaRuntime() as runtime:
+    with RuntimeAPI() as runtime:
         queued = runtime.invoke({"n": 1})
         connection = http.client.HTTPConnection(runtime.address, timeout=5)
         try:
@@ -181,7 +181,7 @@ def test_protocol_violations_are_refused_and_recorded(task_root: Path) -> None:
 
 def test_shutdown_answer_to_next_carries_content_type() -> None:
     """After stop begins, /next answers SHUTDOWN_STATUS with a JSON Content-Type at once."""
-    runtime = LambdaRuntime().start()
+    runtime = RuntimeAPI().start()
     stopper = threading.Thread(target=runtime.stop)
     connection = http.client.HTTPConnection(runtime.address, timeout=5)
     try:

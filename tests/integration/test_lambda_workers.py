@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from seekapi.testing import Backend, Fault
-from tests.support.lambda_runtime import LambdaRuntime, RuntimeProcess, start_runtime_process
+from seekapi.testing import Backend, Fault, RuntimeAPI, RuntimeProcess, start_runtime_process
 
 pytest.importorskip("awslambdaric", reason="awslambdaric (a dev dependency) runs the workers")
 
@@ -38,10 +37,10 @@ _WORKER = """
 
 
 @pytest.fixture
-def worker(tmp_path: Path, backend: Backend) -> Iterator[tuple[LambdaRuntime, RuntimeProcess]]:
+def worker(tmp_path: Path, backend: Backend) -> Iterator[tuple[RuntimeAPI, RuntimeProcess]]:
     """A warm Lambda process running the worker above, configured for the backend."""
     (tmp_path / "worker.py").write_text(textwrap.dedent(_WORKER), encoding="utf-8")
-    with LambdaRuntime() as runtime:
+    with RuntimeAPI() as runtime:
         process = start_runtime_process(runtime, "worker.handler", cwd=tmp_path, env=backend.env)
         try:
             yield runtime, process
@@ -55,7 +54,7 @@ def _event(job_event: dict[str, str], **extra: str) -> dict[str, str]:
 
 
 def test_success_under_the_real_runtime(
-    worker: tuple[LambdaRuntime, RuntimeProcess], backend: Backend
+    worker: tuple[RuntimeAPI, RuntimeProcess], backend: Backend
 ) -> None:
     """The runtime posts run()'s success; the result and the charge reached the backend."""
     runtime, _process = worker
@@ -70,7 +69,7 @@ def test_success_under_the_real_runtime(
 
 
 def test_slow_code_is_reported_before_the_deadline(
-    worker: tuple[LambdaRuntime, RuntimeProcess], backend: Backend
+    worker: tuple[RuntimeAPI, RuntimeProcess], backend: Backend
 ) -> None:
     """Code that would run past the deadline gets WORKER_TIMEOUT, posted before the deadline."""
     runtime, _process = worker
@@ -82,7 +81,7 @@ def test_slow_code_is_reported_before_the_deadline(
 
 
 def test_hanging_backend_is_reported_before_the_deadline(
-    worker: tuple[LambdaRuntime, RuntimeProcess], backend: Backend
+    worker: tuple[RuntimeAPI, RuntimeProcess], backend: Backend
 ) -> None:
     """The backend hangs on the result push: the failure is still posted before the deadline."""
     runtime, _process = worker
@@ -95,7 +94,7 @@ def test_hanging_backend_is_reported_before_the_deadline(
 
 
 def test_warm_invocations_reuse_the_connection_and_are_not_disturbed(
-    worker: tuple[LambdaRuntime, RuntimeProcess], backend: Backend
+    worker: tuple[RuntimeAPI, RuntimeProcess], backend: Backend
 ) -> None:
     """After a timed-out invocation, the next ones in the same process succeed on one connection."""
     runtime, process = worker

@@ -20,6 +20,16 @@ and reads back what they wrote::
 With pytest, the fixtures ``seekapi_emulator``, ``lambda_context`` and ``seekapi_local``
 (see :mod:`seekapi.pytest_plugin`) do the set-up and clean-up.
 
+:class:`RuntimeAPI` is the AWS Lambda Runtime API on 127.0.0.1, and
+:func:`start_runtime_process` runs a handler under the real Lambda runtime client
+(``awslambdaric``, the optional ``seekapi[lambda]`` extra) against it, as Lambda runs
+it; the ``lambda_runtime`` fixture does both (see docs/lambda-runtime.md)::
+
+    with RuntimeAPI() as api:
+        process = start_runtime_process(api, "handler.handler", cwd="my-worker")
+        done = api.wait(api.invoke(job.event, timeout_s=10))
+        assert done.response["ok"] is True
+
 This package is not imported by ``import seekapi``; it uses the standard library only.
 """
 
@@ -30,6 +40,14 @@ from ._http import Headers
 from ._jobs import ReceivedFile
 from ._localmode import LocalJob, LocalMode
 from ._recording import RecordedRequest
+from ._runtime_api import (
+    MAX_RESPONSE_BYTES,
+    SHUTDOWN_STATUS,
+    RuntimeAPI,
+    RuntimeInitError,
+    RuntimeInvocation,
+)
+from ._runtime_process import RuntimeProcess, awslambdaric_missing, start_runtime_process
 
 
 def reset_sdk_state() -> None:
@@ -49,6 +67,8 @@ def reset_sdk_state() -> None:
 
 
 __all__ = [
+    "MAX_RESPONSE_BYTES",
+    "SHUTDOWN_STATUS",
     "Backend",
     "FakeLambdaContext",
     "Fault",
@@ -60,5 +80,11 @@ __all__ = [
     "LocalMode",
     "ReceivedFile",
     "RecordedRequest",
+    "RuntimeAPI",
+    "RuntimeInitError",
+    "RuntimeInvocation",
+    "RuntimeProcess",
+    "awslambdaric_missing",
     "reset_sdk_state",
+    "start_runtime_process",
 ]
