@@ -1,0 +1,760 @@
+"""``job.map``: run a function over many items at once, billing each item that succeeds.
+
+The rules (docs/pay-per-event.md tells them to worker authors):
+
+- **Keys.** Item ``i`` of a map named ``name`` is charged under
+  ``f"{job_uuid}:{name}:{i}"``, or ``f"{job_uuid}:{name}:{key(item)}"`` when ``key`` is
+  given. The platform bills a key once, so a retried charge, or the same job run
+  again with the same input, bills nothing twice.
+- **Delivered if and only if billed.** An item whose function returned is charged;
+  once the charge is answered (``limit_reached`` or not: the backend recorded it), its
+  result is in :attr:`MapOutcome.results`. An item that raised is not charged.
+- **The limit.** Once a charge answers ``limit_reached`` (or the job already had), no
+  item starts and no charge is sent by the map any more. Items still running finish,
+  but are neither charged nor delivered (:attr:`MapOutcome.dropped`). Only charges
+  already on their way past the limit are billed past it: at most ``concurrency - 1``
+  items (:attr:`MapOutcome.overshoot`).
+- **The deadline.** No item starts when the time the job has left would not fit the
+  longest of the last items (its function and its charge) plus ``reserve`` seconds.
+
+Plain functions run in threads (:func:`map_in_threads`), each thread in a copy of the
+caller's context so that ``current_job()`` works in it; ``async def`` functions run as
+tasks of the caller's event loop (:func:`map_in_tasks`).
+"""
+
+from __future__ import annotations
+
+import _thread
+import time
+from contextvars import copy_context
+
+from .errors import JobClosedError, UsageError
+
+# typing costs milliseconds to import; mypy honours a module-level TYPE_CHECKING.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+    from typing import Any, Generic, Literal, Protocol, TypeVar
+
+    T = TypeVar("T")
+    R = TypeVar("R")
+
+    class _Generic(Generic[R]):
+        """``MapOutcome[R]`` for the type checker."""
+
+    class MapHost(Protocol):
+        """What a map needs of the job it runs in (:class:`seekapi.Job` has it all)."""
+
+        @property
+        def job_uuid(self) -> str: ...
+        @property
+        def context(self) -> dict[str, Any]: ...
+        @property
+        def limit_reached(self) -> bool: ...
+        @property
+        def secrets(self) -> tuple[str, ...]: ...
+        def remaining(self) -> float: ...
+        def charge(
+            self,
+            idempotency_key: str,
+            count: int = 1,
+            *,
+            justification: dict[str, Any] | None = None,
+            timeout: float = 8,
+        ) -> dict[str, Any]: ...
+        def push_data(
+            self, data: Any, type: str = "json", *, timeout: float = 8
+        ) -> dict[str, Any]: ...
+        async def charge_async(
+            self,
+            idempotency_key: str,
+            count: int = 1,
+            *,
+            justification: dict[str, Any] | None = None,
+            timeout: float = 8,
+        ) -> dict[str, Any]: ...
+        async def push_data_async(
+            self, data: Any, type: str = "json", *, timeout: float = 8
+        ) -> dict[str, Any]: ...
+
+    OnError = Literal["keep", "raise"]
+else:
+    R = None
+
+    class _Generic:
+        # No typing at run time (cold start): MapOutcome[int] is MapOutcome itself.
+        __slots__ = ()
+
+        def __class_getitem__(cls, item: object) -> type:
+            return cls
+
+
+RECENT = 32
+"""The deadline estimate is the longest of this many last finished items."""
+_MESSAGE_CHARS = 300
+_CO_COROUTINE = 0x0080  # the code flag of an async def function
+_WAIT_SLICE = 0.25  # the waiting thread wakes this often (interruption, progress)
+
+STOPPED_LIMIT = "limit"
+STOPPED_DEADLINE = "deadline"
+STOPPED_STOP = "stop"
+STOPPED_ERROR = "error"
+STOPPED_CHARGE = "charge"
+STOPPED_INTERRUPTED = "interrupted"
+
+
+class ItemFailure:
+    """An item whose function raised (``stage="item"``) or whose charge failed
+    (``stage="charge"``): its input index, the exception's type name and its message,
+    with the job's secrets and the backend's address masked and cut to 300 characters.
+
+    An item whose charge failed was not delivered, but may have been billed (the
+    backend may have recorded a charge whose answer was lost); its key makes a re-run
+    of the job bill it at most once.
+    """
+
+    __slots__ = ("error", "index", "message", "stage")
+
+    def __init__(self, index: int, error: str, message: str, stage: str = "item") -> None:
+        self.index = index
+        self.error = error
+        self.message = message
+        self.stage = stage
+
+    def __repr__(self) -> str:
+        return f"ItemFailure(index={self.index}, error={self.error!r}, stage={self.stage!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ItemFailure) and self.to_json() == other.to_json()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
+
+    def to_json(self) -> dict[str, Any]:
+        """``{"index", "error", "message", "stage"}``."""
+        return {
+            "index": self.index,
+            "error": self.error,
+            "message": self.message,
+            "stage": self.stage,
+        }
+
+
+class MapOutcome(_Generic[R]):
+    """What :meth:`seekapi.Job.map` did.
+
+    - ``results``: the results of the delivered items, in input order; ``indices``: the
+      input index of each (``results[k]`` is item ``indices[k]``'s). An item is
+      delivered if and only if it was billed (with ``charge=0``: if it succeeded).
+    - ``failed``: :class:`ItemFailure` for each item that raised or whose charge failed.
+    - ``dropped``: indices of items that finished after the map stopped billing (the
+      limit was reached, an item called ``job.stop()``, or one failed with
+      ``on_error="raise"``): neither billed nor delivered.
+    - ``not_started``: how many items never started; they are the last ones of the input
+      (``range(total - not_started, total)``). ``stopped`` says why: ``"limit"``,
+      ``"deadline"``, ``"stop"`` (an item called ``job.stop()``), ``"error"``
+      (``on_error="raise"``), ``"charge"`` (a charge failed); ``None`` when every item
+      started.
+    - ``units``: units charged for the delivered items (a key billed by an earlier run
+      of the job counts, though the platform bills it once).
+    - ``overshoot``: delivered items billed after the spending limit was reached, at
+      most ``concurrency - 1``; ``limit_reached``: a charge of the map answered it.
+    - ``total``: how many items were given.
+
+    :meth:`to_json` gives it as a JSON object, ready to be the job's result or part of it.
+    """
+
+    __slots__ = (
+        "dropped",
+        "failed",
+        "in_flight",
+        "indices",
+        "limit_reached",
+        "not_started",
+        "overshoot",
+        "results",
+        "stopped",
+        "total",
+        "units",
+    )
+
+    def __init__(
+        self,
+        *,
+        results: list[R],
+        indices: list[int],
+        failed: list[ItemFailure],
+        dropped: list[int],
+        not_started: int,
+        stopped: str | None,
+        units: int,
+        overshoot: int,
+        limit_reached: bool,
+        total: int,
+        in_flight: int = 0,
+    ) -> None:
+        self.results = results
+        self.indices = indices
+        self.failed = failed
+        self.dropped = dropped
+        self.not_started = not_started
+        self.stopped = stopped
+        self.units = units
+        self.overshoot = overshoot
+        self.limit_reached = limit_reached
+        self.total = total
+        self.in_flight = in_flight
+        """Items still running (non-zero only in a progress snapshot)."""
+
+    @property
+    def delivered(self) -> int:
+        """How many items were delivered (``len(results)``)."""
+        return len(self.results)
+
+    @property
+    def complete(self) -> bool:
+        """True when every item was delivered."""
+        return len(self.results) == self.total
+
+    def __repr__(self) -> str:
+        return (
+            f"<MapOutcome {len(self.results)}/{self.total} delivered, {len(self.failed)} failed,"
+            f" {self.units} units, stopped={self.stopped!r}>"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON object: ``results``, ``indices``, ``failed`` (objects), ``dropped``,
+        ``not_started``, ``stopped``, ``units``, ``overshoot``, ``limit_reached``,
+        ``total``, ``in_flight``. The results are put in as they are; pushing it encodes
+        them with seekapi's JSON rules (docs/json.md)."""
+        return {
+            "results": list(self.results),
+            "indices": list(self.indices),
+            "failed": [failure.to_json() for failure in self.failed],
+            "dropped": list(self.dropped),
+            "not_started": self.not_started,
+            "stopped": self.stopped,
+            "units": self.units,
+            "overshoot": self.overshoot,
+            "limit_reached": self.limit_reached,
+            "total": self.total,
+            "in_flight": self.in_flight,
+        }
+
+
+def is_coroutine_function(fn: object) -> bool:
+    """Whether ``fn`` is an ``async def`` function (also through ``functools.partial`` and
+    bound methods), without importing ``inspect`` or ``asyncio``."""
+    for _ in range(10):
+        inner = getattr(fn, "func", None) or getattr(fn, "__func__", None)
+        if inner is None or not callable(inner):
+            break
+        fn = inner
+    code = getattr(fn, "__code__", None)
+    return bool(code is not None and getattr(code, "co_flags", 0) & _CO_COROUTINE)
+
+
+# -- arguments ---------------------------------------------------------------------------
+
+
+class MapPlan:
+    """A map's checked arguments and the idempotency key of every item."""
+
+    __slots__ = (
+        "charge",
+        "charge_timeout",
+        "concurrency",
+        "items",
+        "keys",
+        "on_error",
+        "progress_every",
+        "progress_seconds",
+        "reserve",
+        "stop_type",
+    )
+
+    def __init__(
+        self,
+        host: MapHost,
+        items: Sequence[Any],
+        *,
+        stop_type: type[BaseException],
+        concurrency: int,
+        charge: int,
+        name: str,
+        key: Callable[[Any], str] | None,
+        on_error: str,
+        progress_every: int | None,
+        progress_seconds: float | None,
+        reserve: float,
+        charge_timeout: float,
+    ) -> None:
+        self.items = items
+        self.stop_type = stop_type  # what job.stop() raises: the map ends as "stop"
+        self.concurrency = _whole(concurrency, "concurrency", 1, 256)
+        self.charge = _whole(charge, "charge", 0, None)
+        if on_error not in ("keep", "raise"):
+            raise UsageError(f"on_error must be 'keep' or 'raise', not {on_error!r}")
+        self.on_error = on_error
+        self.progress_every = (
+            None if progress_every is None else _whole(progress_every, "progress_every", 1, None)
+        )
+        self.progress_seconds = _seconds(progress_seconds, "progress_seconds", allow_none=True)
+        self.reserve = _seconds(reserve, "reserve", zero=True) or 0.0
+        self.charge_timeout = _seconds(charge_timeout, "charge_timeout") or 8.0
+        self.keys = _keys(host.job_uuid, name, items, key) if self.charge else None
+
+
+def _whole(value: object, what: str, low: int, high: int | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise UsageError(f"{what} must be a whole number >= {low}, not {value!r}")
+    if high is not None and value > high:
+        raise UsageError(f"{what} must be at most {high}, not {value!r}")
+    return value
+
+
+def _seconds(
+    value: object, what: str, *, zero: bool = False, allow_none: bool = False
+) -> float | None:
+    import math
+
+    if value is None and allow_none:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (value >= 0 if zero else value > 0)
+        or math.isinf(value)
+    ):
+        raise UsageError(f"{what} must be a finite number of seconds, not {value!r}")
+    return float(value)
+
+
+def _keys(
+    job_uuid: str, name: str, items: Sequence[Any], key: Callable[[Any], str] | None
+) -> list[str]:
+    """Every item's idempotency key, checked before anything runs: a key that is not a
+    non-blank string, or two items with one key (the second would be delivered without
+    being billed), is a UsageError."""
+    if key is None:
+        return [f"{job_uuid}:{name}:{index}" for index in range(len(items))]
+    keys: list[str] = []
+    seen: set[str] = set()
+    for index, item in enumerate(items):
+        own = key(item)
+        if not isinstance(own, str) or not own.strip():
+            raise UsageError(
+                f"key(item) must give a non-blank string; for item {index} it gave"
+                f" {type(own).__name__}"
+            )
+        full = f"{job_uuid}:{name}:{own.strip()}"
+        if full in seen:
+            raise UsageError(
+                f"key(item) gives item {index} the key of an earlier item: each item needs"
+                " its own key, or it would be delivered without being billed"
+            )
+        seen.add(full)
+        keys.append(full)
+    return keys
+
+
+# -- the tally: what every item did, and whether the next one may start -------------------
+
+
+class _MapTally:
+    """The map's state, shared by its threads or tasks; every change holds the lock."""
+
+    def __init__(self, host: MapHost, plan: MapPlan) -> None:
+        self.host = host
+        self.plan = plan
+        self.total = len(plan.items)
+        self.lock = _thread.allocate_lock()
+        self.clock = time.monotonic
+        self.next_index = 0
+        self.in_flight = 0
+        self.stopped: str | None = None
+        self.billing = True  # False once the map must send no more charges
+        self.results: dict[int, Any] = {}
+        self.failed: list[ItemFailure] = []
+        self.dropped: list[int] = []
+        self.units = 0
+        self.limit_replies = 0
+        self.limit_before = host.limit_reached
+        self.recent: list[float] = []
+        self.raised: BaseException | None = None
+        self.changes = 0  # items finished: progress snapshots compare it
+        self.secrets = _secrets(host)
+        self.on_change: Callable[[], None] | None = None
+
+    # -- starting -----------------------------------------------------------------------
+
+    def take(self) -> int | None:
+        """The index of the next item to start, or ``None``: none is left, or none may
+        start any more (``stopped`` says why)."""
+        with self.lock:
+            if self.stopped is not None or self.next_index >= self.total:
+                return None
+            reason = self._reason_to_stop()
+            if reason is not None:
+                self._stop(reason)
+                return None
+            index = self.next_index
+            self.next_index += 1
+            self.in_flight += 1
+            return index
+
+    def _reason_to_stop(self) -> str | None:
+        if self.host.limit_reached:
+            return STOPPED_LIMIT
+        left = self.host.remaining()
+        if left != float("inf"):
+            typical = max(self.recent) if self.recent else 0.0
+            if left < typical + self.plan.reserve:
+                return STOPPED_DEADLINE
+        return None
+
+    def _stop(self, reason: str, *, billing: bool = True) -> None:
+        if self.stopped is None:
+            self.stopped = reason
+        if not billing:
+            self.billing = False
+
+    def stop(self, reason: str, *, billing: bool = True) -> None:
+        """No item starts from now on; with ``billing=False`` no charge is sent either."""
+        with self.lock:
+            self._stop(reason, billing=billing)
+
+    # -- finishing ----------------------------------------------------------------------
+
+    def may_bill(self) -> bool:
+        """Whether a finished item may be charged now (else it is dropped)."""
+        return self.billing and not self.host.limit_reached
+
+    def delivered(
+        self, index: int, value: Any, started: float, reply: dict[str, Any] | None
+    ) -> None:
+        limit = reply is not None and reply.get("limit_reached") is True
+        with self.lock:
+            self.results[index] = value
+            if reply is not None:
+                self.units += self.plan.charge
+            if limit:
+                self.limit_replies += 1
+                self._stop(STOPPED_LIMIT, billing=False)
+            self._finished(started)
+
+    def dropped_item(self, index: int, started: float) -> None:
+        with self.lock:
+            self.dropped.append(index)
+            self._finished(started)
+
+    def failure(self, index: int, exc: BaseException, started: float, stage: str) -> None:
+        failure = ItemFailure(index, type(exc).__name__, self._message(exc), stage)
+        _log_failure(failure)
+        with self.lock:
+            self.failed.append(failure)
+            if stage == "charge":
+                self._stop(STOPPED_CHARGE)
+            elif self.plan.on_error == "raise":
+                self._stop(STOPPED_ERROR, billing=False)
+                if self.raised is None:
+                    self.raised = exc
+            self._finished(started, timed=False)
+
+    def ended(self, index: int, exc: BaseException) -> None:
+        """The item raised a ``BaseException`` (``job.stop()``, an interruption): the map
+        stops billing and starting items, and the caller raises it once all have ended."""
+        reason = STOPPED_STOP if isinstance(exc, self.plan.stop_type) else STOPPED_INTERRUPTED
+        with self.lock:
+            self._stop(reason, billing=False)
+            if self.raised is None:
+                self.raised = exc
+            self.in_flight -= 1
+            self.changes += 1
+
+    def _finished(self, started: float, *, timed: bool = True) -> None:
+        self.in_flight -= 1
+        self.changes += 1
+        if timed:
+            self.recent.append(self.clock() - started)
+            if len(self.recent) > RECENT:
+                del self.recent[0]
+
+    def _message(self, exc: BaseException) -> str:
+        from ._messages import mask_backend, safe_str
+        from ._redact import scrub
+
+        text = scrub(safe_str(exc), self.secrets)
+        text = mask_backend(text, str(self.host.context.get("api_base") or ""))
+        if len(text) > _MESSAGE_CHARS:
+            text = text[: _MESSAGE_CHARS - 3] + "..."
+        return text
+
+    # -- the outcome --------------------------------------------------------------------
+
+    def outcome(self) -> MapOutcome[Any]:
+        with self.lock:
+            indices = sorted(self.results)
+            overshoot = self.limit_replies - (0 if self.limit_before else 1)
+            return MapOutcome(
+                results=[self.results[i] for i in indices],
+                indices=indices,
+                failed=sorted(self.failed, key=lambda failure: failure.index),
+                dropped=sorted(self.dropped),
+                not_started=self.total - self.next_index,
+                stopped=self.stopped,
+                units=self.units,
+                overshoot=max(0, overshoot),
+                limit_reached=self.limit_replies > 0,
+                total=self.total,
+                in_flight=self.in_flight,
+            )
+
+
+def _secrets(host: MapHost) -> tuple[str, ...]:
+    from ._jobstate import masked
+
+    context = host.context
+    own = tuple(str(context.get(k) or "") for k in ("secret", "execution_token") if context.get(k))
+    return (*own, *host.secrets, *masked.get())
+
+
+def _log_failure(failure: ItemFailure) -> None:
+    import logging
+
+    logging.getLogger("seekapi").warning(
+        "seekapi: map item %d failed (%s) with %s: %s",
+        failure.index,
+        failure.stage,
+        failure.error,
+        failure.message,
+    )
+
+
+class _Progress:
+    """When to push a snapshot of the outcome so far: every N items or T seconds."""
+
+    def __init__(self, tally: _MapTally) -> None:
+        self.tally = tally
+        self.every = tally.plan.progress_every
+        self.seconds = tally.plan.progress_seconds
+        self.pushed_changes = 0
+        self.pushed_at = tally.clock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.every is not None or self.seconds is not None
+
+    def wait(self) -> float:
+        """How long the waiting side may sleep before it looks again."""
+        if self.seconds is None:
+            return _WAIT_SLICE
+        due = self.pushed_at + self.seconds - self.tally.clock()
+        return max(0.0, min(_WAIT_SLICE, due))
+
+    def due(self) -> bool:
+        changes = self.tally.changes
+        if changes == self.pushed_changes:
+            return False
+        if self.every is not None and changes - self.pushed_changes >= self.every:
+            return True
+        return self.seconds is not None and self.tally.clock() - self.pushed_at >= self.seconds
+
+    def snapshot(self) -> dict[str, Any]:
+        """The outcome so far, taken now: a later snapshot always holds more."""
+        self.pushed_changes = self.tally.changes
+        self.pushed_at = self.tally.clock()
+        return self.tally.outcome().to_json()
+
+
+def _log_progress_failure(exc: Exception) -> None:
+    import logging
+
+    from ._messages import safe_str
+
+    # Best effort: a lost snapshot is replaced by the next one, or by the result.
+    logging.getLogger("seekapi").warning(
+        "seekapi: a progress snapshot of a map was not pushed: %s", type(exc).__name__
+    )
+    logging.getLogger("seekapi").debug("seekapi: snapshot failure: %s", safe_str(exc)[:200])
+
+
+# -- threads ------------------------------------------------------------------------------
+
+
+def map_in_threads(
+    host: MapHost, fn: Callable[[Any], Any], plan: MapPlan
+) -> tuple[MapOutcome[Any], BaseException | None]:
+    """Run ``fn`` over the plan's items in up to ``concurrency`` threads.
+
+    Returns the outcome, and the exception the caller must raise (an item's
+    ``job.stop()``, or its error under ``on_error="raise"``), once every thread has
+    ended. An exception raised into the calling thread while it waits (the job's
+    deadline) stops the map, billing included, and propagates at once: threads still
+    running an item finish it without charging.
+    """
+    import threading
+
+    tally = _MapTally(host, plan)
+    progress = _Progress(tally)
+    wake = threading.Condition(threading.Lock())
+    running = [0]
+
+    def work() -> None:
+        try:
+            _thread_items(tally, fn)
+        finally:
+            with wake:
+                running[0] -= 1
+                wake.notify_all()
+
+    def notify() -> None:
+        with wake:
+            wake.notify_all()
+
+    if progress.enabled:
+        tally.on_change = notify  # the waiting thread pushes snapshots as items finish
+    threads = min(plan.concurrency, tally.total)
+    try:
+        for _ in range(threads):
+            # One copy of the caller's context per thread (a context is entered by one
+            # thread at a time): current_job() and the job's deadline work in fn.
+            context = copy_context()
+            thread = threading.Thread(
+                target=context.run, args=(work,), name="seekapi-map", daemon=True
+            )
+            with wake:
+                running[0] += 1
+            thread.start()
+        while True:
+            with wake:
+                if running[0] == 0:
+                    break
+                wake.wait(progress.wait() if progress.enabled else _WAIT_SLICE)
+            if progress.enabled and running[0] and progress.due():
+                try:
+                    host.push_data(progress.snapshot())
+                except Exception as exc:  # noqa: BLE001 - snapshots are best effort
+                    _log_progress_failure(exc)
+    except BaseException:
+        # Interrupted (the job's deadline): nothing more starts or is charged.
+        tally.stop(STOPPED_INTERRUPTED, billing=False)
+        raise
+    return tally.outcome(), tally.raised
+
+
+def _thread_items(tally: _MapTally, fn: Callable[[Any], Any]) -> None:
+    plan = tally.plan
+    while True:
+        index = tally.take()
+        if index is None:
+            return
+        started = tally.clock()
+        try:
+            value = fn(plan.items[index])
+        except Exception as exc:  # noqa: BLE001 - kept in the outcome
+            tally.failure(index, exc, started, "item")
+            _changed(tally)
+            continue
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            tally.ended(index, exc)
+            _changed(tally)
+            return
+        _bill(tally, index, value, started)
+        _changed(tally)
+
+
+def _bill(tally: _MapTally, index: int, value: Any, started: float) -> None:
+    plan = tally.plan
+    if plan.keys is None:
+        tally.delivered(index, value, started, None)
+        return
+    if not tally.may_bill():
+        tally.dropped_item(index, started)
+        return
+    try:
+        reply = tally.host.charge(plan.keys[index], plan.charge, timeout=plan.charge_timeout)
+    except JobClosedError:
+        tally.stop(STOPPED_INTERRUPTED, billing=False)
+        tally.dropped_item(index, started)
+        return
+    except Exception as exc:  # noqa: BLE001 - kept in the outcome
+        tally.failure(index, exc, started, "charge")
+        return
+    tally.delivered(index, value, started, reply)
+
+
+def _changed(tally: _MapTally) -> None:
+    if tally.on_change is not None:
+        tally.on_change()
+
+
+# -- tasks --------------------------------------------------------------------------------
+
+
+async def map_in_tasks(
+    host: MapHost, fn: Callable[[Any], Awaitable[Any]], plan: MapPlan
+) -> tuple[MapOutcome[Any], BaseException | None]:
+    """:func:`map_in_threads` for ``async def`` functions: up to ``concurrency`` tasks
+    of the running loop; charges and snapshots go through the job's ``*_async`` calls,
+    so the loop is never blocked. Cancelling the awaiting task (the job's deadline)
+    cancels the tasks and stops billing; a charge already sent may still be billed."""
+    import asyncio
+
+    tally = _MapTally(host, plan)
+    progress = _Progress(tally)
+
+    async def work() -> None:
+        while True:
+            index = tally.take()
+            if index is None:
+                return
+            started = tally.clock()
+            try:
+                value = await fn(plan.items[index])
+            except Exception as exc:  # noqa: BLE001 - kept in the outcome
+                tally.failure(index, exc, started, "item")
+                continue
+            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+                tally.ended(index, exc)
+                return
+            await _bill_async(tally, index, value, started)
+
+    tasks = [asyncio.ensure_future(work()) for _ in range(min(plan.concurrency, tally.total))]
+    pending: set[asyncio.Future[None]] = set(tasks)
+    try:
+        while pending:
+            wait = progress.wait() if progress.enabled else None
+            _, pending = await asyncio.wait(pending, timeout=wait)
+            if progress.enabled and pending and progress.due():
+                try:
+                    await host.push_data_async(progress.snapshot())
+                except Exception as exc:  # noqa: BLE001 - snapshots are best effort
+                    _log_progress_failure(exc)
+    except BaseException:
+        tally.stop(STOPPED_INTERRUPTED, billing=False)
+        for task in tasks:
+            task.cancel()
+        raise
+    return tally.outcome(), tally.raised
+
+
+async def _bill_async(tally: _MapTally, index: int, value: Any, started: float) -> None:
+    plan = tally.plan
+    if plan.keys is None:
+        tally.delivered(index, value, started, None)
+        return
+    if not tally.may_bill():
+        tally.dropped_item(index, started)
+        return
+    try:
+        reply = await tally.host.charge_async(
+            plan.keys[index], plan.charge, timeout=plan.charge_timeout
+        )
+    except JobClosedError:
+        tally.stop(STOPPED_INTERRUPTED, billing=False)
+        tally.dropped_item(index, started)
+        return
+    except Exception as exc:  # noqa: BLE001 - kept in the outcome
+        tally.failure(index, exc, started, "charge")
+        return
+    tally.delivered(index, value, started, reply)
