@@ -47,6 +47,10 @@ def handler(event, context):
 
 def raises(event, context):
     raise ValueError("kaboom")
+
+def sleeps(event, context):
+    import time
+    time.sleep(30)
 """
 
 
@@ -243,6 +247,29 @@ def test_a_failing_handler_exits_1_with_its_traceback(serve: Serve, tmp_path: Pa
     assert "Returned:  nothing: raised ValueError: kaboom" in proc.stdout
     assert "seekapi invoke: the handler raised" in proc.stderr
     assert "Result:    nothing pushed" in proc.stdout
+
+
+def test_the_timeout_stops_the_handler_as_lambda_would(serve: Serve, tmp_path: Path) -> None:
+    """--timeout 1 on a handler that sleeps: killed, reported as Lambda reports it, exit 1."""
+    (tmp_path / "worker.py").write_text(FILE_WORKER, "utf-8")
+    proc = invoke("worker.py:sleeps", "--input", "{}", "--timeout", "1", *at(serve), cwd=tmp_path)
+
+    assert proc.returncode == 1
+    assert "Returned:  nothing: Task timed out after 1.00 seconds" in proc.stdout
+    assert "\tStatus: timeout" in proc.stdout
+
+
+def test_a_handler_that_fails_to_import_is_an_init_failure(serve: Serve, tmp_path: Path) -> None:
+    """A module raising at import: exit 1, the init error in --json, mode serve."""
+    (tmp_path / "broken.py").write_text("raise RuntimeError('at import')\n", "utf-8")
+    proc = invoke("broken.py", "--input", "{}", "--json", *at(serve), cwd=tmp_path)
+
+    assert proc.returncode == 1
+    out = one_json_object(proc.stdout)
+    assert (out["mode"], out["url"]) == ("serve", serve.url)
+    assert out["error"]["type"] == "init"
+    assert out["error"]["exception"] == "RuntimeError"
+    assert "seekapi invoke: importing the handler failed" in proc.stderr
 
 
 def test_no_serve_at_the_url_is_a_clear_error(tmp_path: Path) -> None:

@@ -16,6 +16,8 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
 from ..._settings import ENV_API_BASE, ENV_SECRET
 from .._common import (
@@ -28,10 +30,10 @@ from .._common import (
 )
 from ..base import Command, add_json, add_log_level, non_negative_int, positive_float, wrap
 from ..invoke.admin import DEFAULT_URL, ServeClient
-from ..run.handler import parse_handler
+from ..run.handler import HandlerSpec, parse_handler
 from ..run.plan import Plan
 from ..run.report import Where, add_all_charges, outcome_from_view, report_init_failure, show
-from ..run.sandbox import prepare, run_handler
+from ..run.sandbox import Function, Ran, prepare, run_handler
 
 
 class InvokeCommand(Command):
@@ -105,16 +107,7 @@ class InvokeCommand(Command):
         add_json(parser, "the outcome")
 
     def run(self, args: argparse.Namespace) -> int:
-        spec = parse_handler(args.handler)
-        if spec.is_file and not os.path.isfile(spec.target):
-            # Before the job is created: a typo should leave nothing on the emulator.
-            raise CommandError(f"no such file: {spec.target}")
-        if args.input is not None:
-            value = parse_json(args.input, "--input")
-        else:
-            value = read_json_file(args.input_file, "--input-file")
-        if args.job_uuid is not None and not args.job_uuid.strip():
-            raise CommandError("--job-uuid must not be blank")
+        spec, value = _what_to_run(args)
         client = _client(args)
         setup_logging(getattr(logging, args.log_level))
         client.check()
@@ -136,23 +129,8 @@ class InvokeCommand(Command):
             extra={"url": client.url},
             command="seekapi invoke",
         )
-        backend_env = {ENV_API_BASE: client.url, ENV_SECRET: client.secret}
-        # The handler's TMPDIR, removed at the end whatever happened to the handler.
-        scratch = tempfile.mkdtemp(prefix="seekapi-invoke-")
-        try:
-            function, env = prepare(plan, backend_env, client.url, scratch)
-            request_id = str(uuid.uuid4())
-            request = {
-                "handler": spec.to_json(),
-                "event": event,
-                "timeout": plan.timeout,
-                "request_id": request_id,
-                "function": function.to_json(),
-                "log_level": args.log_level,
-            }
-            ran = run_handler(plan, env, request, json_mode=args.json)
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+        request_id = str(uuid.uuid4())
+        ran, function = _call(plan, client, event, request_id, args)
         if ran.init_error is not None:
             return report_init_failure(plan, ran, json_mode=args.json, where=where)
         try:
@@ -162,17 +140,57 @@ class InvokeCommand(Command):
             raise CommandError(
                 f"{exc.message} (the handler ran and returned {returned})", exit_code=EXIT_FAILED
             ) from None
-        outcome = outcome_from_view(view)
         return show(
             plan,
             ran,
-            outcome,
+            outcome_from_view(view),
             request_id=request_id,
             memory_size_mb=function.memory_mb,
             json_mode=args.json,
             all_charges=args.all_charges,
             where=where,
         )
+
+
+def _what_to_run(args: argparse.Namespace) -> tuple[HandlerSpec, Any]:
+    """The handler and the job's input, checked before anything is sent to the emulator."""
+    spec = parse_handler(args.handler)
+    if spec.is_file and not os.path.isfile(spec.target):
+        # A typo should leave no job behind on the emulator.
+        raise CommandError(f"no such file: {spec.target}")
+    if args.input is not None:
+        value = parse_json(args.input, "--input")
+    else:
+        value = read_json_file(args.input_file, "--input-file")
+    if args.job_uuid is not None and not args.job_uuid.strip():
+        raise CommandError("--job-uuid must not be blank")
+    return spec, value
+
+
+def _call(
+    plan: Plan,
+    client: ServeClient,
+    event: Mapping[str, str],
+    request_id: str,
+    args: argparse.Namespace,
+) -> tuple[Ran, Function]:
+    """Run the handler on ``event`` in a process of its own, pointed at the emulator."""
+    backend_env = {ENV_API_BASE: client.url, ENV_SECRET: client.secret}
+    # The handler's TMPDIR, removed at the end whatever happened to the handler.
+    scratch = tempfile.mkdtemp(prefix="seekapi-invoke-")
+    try:
+        function, env = prepare(plan, backend_env, client.url, scratch)
+        request = {
+            "handler": plan.spec.to_json(),
+            "event": dict(event),
+            "timeout": plan.timeout,
+            "request_id": request_id,
+            "function": function.to_json(),
+            "log_level": args.log_level,
+        }
+        return run_handler(plan, env, request, json_mode=args.json), function
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _client(args: argparse.Namespace) -> ServeClient:
