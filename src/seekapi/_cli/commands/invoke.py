@@ -53,12 +53,12 @@ class InvokeCommand(Command):
         "examples:\n"
         "  seekapi serve --secret dev                      # in another terminal\n"
         "  seekapi invoke handler.py --input-file input.json --secret dev\n"
-        '  seekapi invoke worker.py:main --input \'{"text": "hi"}\' --url http://127.0.0.1:9000'
-        " --secret dev --json\n"
+        '  seekapi invoke worker.py:main --input \'{"text": "hi"}\' --secret dev \\\n'
+        "                 --url http://127.0.0.1:9000 --json\n"
         "\n"
-        'exit status: 0 when the handler returned {"ok": true, ...}; 1 when it returned'
-        " a failure,\nraised, timed out or could not be imported; 2 for usage errors and"
-        " when no emulator\nanswers at the URL."
+        'exit status: 0 when the handler returned {"ok": true, ...}; 1 when it'
+        " returned a\nfailure, raised, timed out or could not be imported; 2 for usage"
+        " errors, including\nno emulator answering at the URL."
     )
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -82,6 +82,7 @@ class InvokeCommand(Command):
         )
         parser.add_argument(
             "--secret",
+            metavar="S",
             help="the secret seekapi serve printed (default: WORKER_INTERNAL_SECRET)",
         )
         parser.add_argument(
