@@ -41,6 +41,11 @@ COMMANDS: dict[str, CommandInfo] = {
         "InitCommand",
         "create a worker project that passes its own test",
     ),
+    "package": CommandInfo(
+        "seekapi._cli.commands.package",
+        "PackageCommand",
+        "build a Lambda deployment zip of a worker, its requirements and seekapi",
+    ),
 }
 """The commands, in the order ``seekapi --help`` lists them."""
 

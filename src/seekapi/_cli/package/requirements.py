@@ -1,0 +1,158 @@
+"""The worker's ``requirements.txt``: what pip is asked for, and the rule for ``seekapi``.
+
+The rule: a line naming seekapi (``seekapi``, ``seekapi>=2.0``, ``SeekAPI[extra]``...)
+is met by the seekapi that runs ``seekapi package``, which is bundled into every zip; it
+is never handed to pip, so a package index that has only older releases of seekapi does
+not matter. A version the line excludes (``seekapi==1.0.5`` when 2.0.0 is bundled) is an
+error. Every other line goes to pip as it is written; ``-r`` and ``-c`` paths are made
+absolute, since pip reads the copy from another folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import NamedTuple
+
+from ..._version import __version__
+from .failure import PackageError
+
+_NAME = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[^\]]*\])?\s*(.*)")
+_SPECIFIER = re.compile(r"(~=|===|==|!=|<=|>=|<|>)\s*(\S+)")
+_RELEASE = re.compile(r"\d+(?:\.\d+)*")
+_FILE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
+
+
+class RequirementLines(NamedTuple):
+    """A requirements file, read: the lines for pip and the seekapi lines it held."""
+
+    pip_lines: list[str]
+    """Lines to hand to pip, in order (options and requirements)."""
+    named: int
+    """How many of them name something to install: 0 means pip need not run."""
+    seekapi_lines: list[str]
+    """The lines the bundled seekapi meets, as written."""
+
+
+def canonical_name(name: str) -> str:
+    """A distribution name as package indexes compare them: ``Seek_API`` → ``seek-api``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_requirements(path: str) -> RequirementLines:
+    """Read ``path`` (a requirements file); an absent file is no requirement at all.
+
+    Raises :class:`PackageError` when the file cannot be read, or when a seekapi line
+    excludes the bundled version.
+    """
+    if not os.path.exists(path):
+        return RequirementLines([], 0, [])
+    try:
+        with open(path, encoding="utf-8-sig") as file:
+            text = file.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PackageError(f"cannot read {path}: {exc}") from None
+    folder = os.path.dirname(os.path.abspath(path))
+    pip_lines: list[str] = []
+    seekapi_lines: list[str] = []
+    named = 0
+    for line in _logical_lines(text):
+        if line.startswith("-"):
+            pip_lines.append(_absolute_file_option(line, folder))
+            named += line.split()[0] in ("-e", "--editable")
+            continue
+        match = _NAME.fullmatch(line)
+        if match and "://" not in line and canonical_name(match.group(1)) == "seekapi":
+            _check_bundled_meets(line, match.group(3))
+            seekapi_lines.append(line)
+            continue
+        pip_lines.append(line)
+        named += 1
+    return RequirementLines(pip_lines, named, seekapi_lines)
+
+
+def _logical_lines(text: str) -> list[str]:
+    """The file's lines as pip reads them: joined at a trailing ``\\``, comments removed."""
+    lines: list[str] = []
+    pending = ""
+    for raw in text.splitlines():
+        if raw.endswith("\\"):
+            pending += raw[:-1]
+            continue
+        line = re.sub(r"(^|\s)#.*$", "", pending + raw).strip()
+        pending = ""
+        if line:
+            lines.append(line)
+    if pending.strip():
+        lines.append(pending.strip())
+    return lines
+
+
+def _absolute_file_option(line: str, folder: str) -> str:
+    """``-r other.txt`` with the path made absolute (relative to the file's folder)."""
+    option, _, value = line.partition(" ")
+    if "=" in option and option.startswith("--"):
+        option, _, value = option.partition("=")
+    value = value.strip()
+    if option not in _FILE_OPTIONS or not value or "://" in value:
+        return line
+    return f"{option} {os.path.join(folder, value)}"
+
+
+def _check_bundled_meets(line: str, rest: str) -> None:
+    """Raise :class:`PackageError` when the specifiers in ``rest`` exclude the bundled version.
+
+    ``rest`` is what follows the name and extras: specifiers, then perhaps ``; marker``
+    (the bundled copy is there whatever a marker says) or ``@ url`` (the bundled copy
+    is used in its place). A specifier too intricate to read here is taken as met.
+    """
+    specifiers = rest.split(";", 1)[0].strip()
+    if specifiers.startswith("@"):
+        return
+    for part in specifiers.strip("()").split(","):
+        match = _SPECIFIER.fullmatch(part.strip())
+        if match is None:
+            continue
+        operator, version = match.groups()
+        if _meets(__version__, operator, version) is False:
+            raise PackageError(
+                f"requirements.txt asks for {line!r}, but the seekapi this command bundles is"
+                f" {__version__}: run a seekapi that matches, or change the line (a seekapi line"
+                " is always met by the bundled copy, never downloaded)"
+            )
+
+
+def _meets(have: str, operator: str, want: str) -> bool | None:
+    """Whether version ``have`` meets ``operator want``; None when either is not plain.
+
+    Plain versions are release numbers (``2``, ``2.0.1``), and ``==``/``!=`` also take a
+    trailing ``.*``.
+    """
+    if operator == "===":
+        return have == want
+    prefix = want.endswith(".*") and operator in ("==", "!=")
+    wanted = want[:-2] if prefix else want
+    if not (_RELEASE.fullmatch(have) and _RELEASE.fullmatch(wanted)):
+        return None
+    mine = [int(part) for part in have.split(".")]
+    theirs = [int(part) for part in wanted.split(".")]
+    if prefix:
+        equal = (mine + [0] * len(theirs))[: len(theirs)] == theirs
+        return equal if operator == "==" else not equal
+    width = max(len(mine), len(theirs))
+    left = mine + [0] * (width - len(mine))
+    right = theirs + [0] * (width - len(theirs))
+    if operator == "~=":
+        if len(theirs) < 2:
+            return None
+        head = theirs[:-1]
+        return left >= right and (mine + [0] * len(head))[: len(head)] == head
+    results = {
+        "==": left == right,
+        "!=": left != right,
+        "<=": left <= right,
+        ">=": left >= right,
+        "<": left < right,
+        ">": left > right,
+    }
+    return results[operator]
