@@ -449,16 +449,21 @@ class _MapTally:
 
     def failure(self, index: int, exc: BaseException, started: float, stage: str) -> None:
         failure = ItemFailure(index, type(exc).__name__, self._message(exc), stage)
+        self.record_failure(failure, exc, started)
+
+    def record_failure(
+        self, failure: ItemFailure, exc: BaseException | None, started: float
+    ) -> None:
         _log_failure(failure)
         with self.lock:
             self.failed.append(failure)
-            if stage == "charge":
+            if failure.stage == "charge":
                 self._stop(STOPPED_CHARGE)
             elif self.plan.on_error == "raise":
                 self._stop(STOPPED_ERROR, billing=False)
-                if self.raised is None:
+                if self.raised is None and exc is not None:
                     self.raised = exc
-            self._finished(started, timed=False)
+            self._finished(started)
 
     def ended(self, index: int, exc: BaseException) -> None:
         """The item raised a ``BaseException`` (``job.stop()``, an interruption): the map
@@ -471,13 +476,13 @@ class _MapTally:
             self.in_flight -= 1
             self.changes += 1
 
-    def _finished(self, started: float, *, timed: bool = True) -> None:
+    def _finished(self, started: float) -> None:
         self.in_flight -= 1
         self.changes += 1
-        if timed:
-            self.recent.append(self.clock() - started)
-            if len(self.recent) > RECENT:
-                del self.recent[0]
+        # Failures count too: a slow failure takes the time a success would.
+        self.recent.append(self.clock() - started)
+        if len(self.recent) > RECENT:
+            del self.recent[0]
 
     def _message(self, exc: BaseException) -> str:
         from ._messages import mask_backend, safe_str
@@ -624,7 +629,12 @@ def map_in_threads(
             )
             with wake:
                 running[0] += 1
-            thread.start()
+            try:
+                thread.start()
+            except BaseException:
+                with wake:
+                    running[0] -= 1
+                raise
         while True:
             with wake:
                 if running[0] == 0:
@@ -680,6 +690,17 @@ def _bill(tally: _MapTally, index: int, value: Any, started: float) -> None:
     except Exception as exc:  # noqa: BLE001 - kept in the outcome
         tally.failure(index, exc, started, "charge")
         return
+    _settle_charge(tally, index, value, started, reply)
+
+
+def _settle_charge(
+    tally: _MapTally, index: int, value: Any, started: float, reply: dict[str, Any]
+) -> None:
+    if reply.get("ok") is False:
+        # A 2xx answer saying it was not recorded: not billed, so not delivered.
+        refused = ItemFailure(index, "ChargeRefused", "the charge was answered ok: false", "charge")
+        tally.record_failure(refused, None, started)
+        return
     tally.delivered(index, value, started, reply)
 
 
@@ -713,19 +734,36 @@ async def map_in_tasks(
                 value = await fn(plan.items[index])
             except Exception as exc:  # noqa: BLE001 - kept in the outcome
                 tally.failure(index, exc, started, "item")
+                _changed(tally)
                 continue
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
                 tally.ended(index, exc)
+                _changed(tally)
                 return
             await _bill_async(tally, index, value, started)
+            _changed(tally)
 
+    changed = asyncio.Event()
+    if progress.enabled:
+        tally.on_change = changed.set  # tasks run on this loop's thread
     tasks = [asyncio.ensure_future(work()) for _ in range(min(plan.concurrency, tally.total))]
-    pending: set[asyncio.Future[None]] = set(tasks)
     try:
+        if not progress.enabled:
+            await asyncio.wait(tasks)
+        pending: set[asyncio.Future[Any]] = {task for task in tasks if not task.done()}
         while pending:
-            wait = progress.wait() if progress.enabled else None
-            _, pending = await asyncio.wait(pending, timeout=wait)
-            if progress.enabled and pending and progress.due():
+            woken = asyncio.ensure_future(changed.wait())
+            try:
+                await asyncio.wait(
+                    {*pending, woken},
+                    timeout=progress.wait(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+            finally:
+                woken.cancel()
+            changed.clear()
+            pending = {task for task in pending if not task.done()}
+            if pending and progress.due():
                 try:
                     await host.push_data_async(progress.snapshot())
                 except Exception as exc:  # noqa: BLE001 - snapshots are best effort
@@ -757,4 +795,4 @@ async def _bill_async(tally: _MapTally, index: int, value: Any, started: float) 
     except Exception as exc:  # noqa: BLE001 - kept in the outcome
         tally.failure(index, exc, started, "charge")
         return
-    tally.delivered(index, value, started, reply)
+    _settle_charge(tally, index, value, started, reply)

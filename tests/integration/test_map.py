@@ -186,6 +186,30 @@ def test_no_item_starts_after_the_limit_and_overshoot_is_bounded(
     assert outcome.not_started == 100 - len(started)
 
 
+def test_an_item_finishing_after_the_limit_is_neither_billed_nor_delivered(
+    configured: Backend,
+) -> None:
+    """A limit of 1 unit: item 0 reaches it at once; item 1, still running then, finishes
+    later and is dropped: no charge is sent after the limit was reported."""
+    job = configured.create_job({}, charge_limit=1)
+    captured: list[Any] = []
+
+    def work(data: Any) -> Any:
+        def item(x: int) -> int:
+            if x == 1:
+                time.sleep(0.5)
+            return x
+
+        outcome = seekapi.current_job().map(item, range(2), concurrency=2)
+        captured.append(outcome)
+        return outcome.to_json()
+
+    assert _run(job, work)["ok"] is True
+    outcome = captured[0]
+    assert (outcome.results, outcome.dropped, outcome.overshoot) == ([0], [1], 0)
+    assert _keys(job) == [f"{job.job_uuid}:map:0"]
+
+
 def test_a_job_already_at_its_limit_starts_no_item(configured: Backend) -> None:
     """A limit of 0: the first charge reports it, and nothing else starts."""
     job = configured.create_job({}, charge_limit=0)
