@@ -20,9 +20,11 @@ from ._job import Job, current_job
 from ._run import run, run_async
 from ._version import __version__
 from .errors import (
+    ContractError,
     DeadlineExceeded,
     HTTPStatusError,
     InputError,
+    InvalidValue,
     JobClosedError,
     JSONValueError,
     MissingInputError,
@@ -33,10 +35,43 @@ from .errors import (
     WorkerTimeout,
 )
 
+# The contract API loads typing and inspect: it is imported on first use (PEP 562), so
+# a worker without annotations never pays for it. mypy reads the names from here.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from ._contract_types import Field
+    from ._worker import Worker, schema, worker
+
+_LAZY = {
+    "Field": "._contract_types",
+    "Worker": "._worker",
+    "schema": "._worker",
+    "worker": "._worker",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'seekapi' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
+    "ContractError",
     "DeadlineExceeded",
+    "Field",
     "HTTPStatusError",
     "InputError",
+    "InvalidValue",
     "JSONValueError",
     "Job",
     "JobClosedError",
@@ -44,6 +79,7 @@ __all__ = [
     "SeekAPIError",
     "TransportError",
     "UsageError",
+    "Worker",
     "WorkerError",
     "WorkerTimeout",
     "__version__",
@@ -58,5 +94,7 @@ __all__ = [
     "register_request_id",
     "run",
     "run_async",
+    "schema",
     "success",
+    "worker",
 ]

@@ -15,6 +15,7 @@ import typing
 import uuid
 
 from ._contract_scalars import (
+    any_node,
     boolean_node,
     date_node,
     datetime_node,
@@ -42,6 +43,13 @@ if TYPE_CHECKING:
     from ._contract_types import Check, Location, Problems
 
 __all__ = ["build"]
+
+
+_BARE: dict[object, tuple[object, ...]] = {
+    list: (typing.Any,),
+    dict: (str, typing.Any),
+    tuple: (typing.Any, Ellipsis),
+}
 
 
 def _type_name(tp: object) -> str:
@@ -73,6 +81,8 @@ class _Builder:
         origin = typing.get_origin(tp)
         if origin is typing.Annotated:
             return self._annotated(tp, where)
+        if tp is typing.Any:
+            return any_node()
         if tp is str:
             return string_node(None, where)
         if tp is bool:
@@ -142,8 +152,10 @@ class _Builder:
 
     def _container(self, tp: object, origin: object, where: str) -> Node:
         args = typing.get_args(tp)
-        if not args and origin is not tuple:  # tuple[()] has no args and an origin
-            raise self.fail(tp, where, "give the item type, e.g. list[str]")
+        origin = origin or tp
+        if (not args and origin is not tuple) or tp is tuple:
+            # A bare container holds any JSON values (tuple[()] has an origin, no args).
+            args = _BARE[origin]
         if origin is list:
             return _array(self.build(args[0], f"{where}[item]"), list)
         if origin is dict:

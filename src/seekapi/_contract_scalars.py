@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DECIMAL_PATTERN",
+    "any_node",
     "boolean_node",
     "date_node",
     "datetime_node",
@@ -224,6 +225,18 @@ def boolean_node() -> Node:
         return BAD
 
     return Node(check, check, {"type": "boolean"}, frozenset({"boolean"}), "true or false")
+
+
+_ANY_KINDS = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})
+
+
+def any_node() -> Node:
+    """``Any``: every JSON value, taken as it is (the schema ``{}``)."""
+
+    def check(value: object, parent: Location, key: str | int | None, problems: Problems) -> object:
+        return value
+
+    return Node(check, check, {}, _ANY_KINDS, "any JSON value")
 
 
 def null_node() -> Node:

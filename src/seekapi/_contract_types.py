@@ -1,8 +1,7 @@
 """The parts of a worker contract that every compiled type shares.
 
 ``Field`` (the constraints and documentation written as ``Annotated[T, Field(...)]``),
-the two failures (``ContractError`` for a type that cannot be a contract,
-``InvalidValue`` for a value that breaks one), the compiled ``Node`` and the problem
+the two failures (re-exported from :mod:`seekapi.errors`), the compiled ``Node`` and the problem
 list with its cap. The rules themselves are written in ``seekapi._contract``.
 """
 
@@ -10,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from .errors import SeekAPIError, UsageError
+from .errors import ContractError, InvalidValue
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,32 +37,6 @@ __all__ = [
 
 #: The most problems one validation reports; it stops looking at the next one.
 MAX_PROBLEMS = 20
-
-
-class ContractError(UsageError):
-    """A type annotation that seekapi cannot turn into a contract (unsupported or unresolvable)."""
-
-
-class InvalidValue(SeekAPIError, ValueError):
-    """A value that breaks a contract.
-
-    ``details`` lists every problem found, up to :data:`MAX_PROBLEMS`, each as
-    ``{"path": <JSON Pointer (RFC 6901) to the offending value>, "message": <what was
-    expected and what came>}``; ``truncated`` is true when the search stopped at the cap.
-    """
-
-    def __init__(self, details: list[dict[str, str]], *, truncated: bool = False) -> None:
-        self.details = details
-        self.truncated = truncated
-        count = len(details)
-        shown_part = "; ".join(
-            f"{item['path'] or '<root>'}: {item['message']}" for item in details[:3]
-        )
-        more = ""
-        if count > 3:
-            more = f"; and {count - 3} more" + (" (stopped counting)" if truncated else "")
-        noun = "problem" if count == 1 else "problems"
-        super().__init__(f"{count}{'+' if truncated else ''} {noun}: {shown_part}{more}")
 
 
 class Full(Exception):

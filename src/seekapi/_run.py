@@ -21,6 +21,7 @@ from . import _api, _job, _jobstate
 from ._job import UNSET, StopJob
 from .errors import (
     DeadlineExceeded,
+    InvalidValue,
     UsageError,
     WorkerError,
     WorkerTimeout,
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     from ._deadline import Deadline
     from ._job import Job
     from ._jobstate import JobState
+    from ._signature import Contracts
 
 
 SAFETY_MARGIN = 2.0
@@ -54,6 +56,8 @@ _REPUSH_SECONDS = 0.1
 
 WORKER_ERROR = "WORKER_ERROR"
 WORKER_TIMEOUT = "WORKER_TIMEOUT"
+INVALID_INPUT = "INVALID_INPUT"
+INVALID_OUTPUT = "INVALID_OUTPUT"
 _CO_COROUTINE = 0x0080
 
 
@@ -90,7 +94,7 @@ def run(
     """
     if _is_coroutine_function(user_fn):
         _refuse_inside_running_loop()
-    life = _Lifecycle(event, context, safety_margin)
+    life = _Lifecycle(event, context, safety_margin, _contracts_for(user_fn))
     try:
         early = life.begin()
         if early is not None:
@@ -113,7 +117,7 @@ async def run_async(
     (called in the loop's thread). The SDK's own network calls block the loop while
     they run; they are bounded by the same deadlines as in :func:`run`.
     """
-    life = _Lifecycle(event, context, safety_margin)
+    life = _Lifecycle(event, context, safety_margin, _contracts_for(user_fn))
     try:
         early = life.begin()
         if early is not None:
@@ -142,8 +146,22 @@ class _UserResult:
         self.returned = returned
 
 
+class _Refused(Exception):
+    """The input broke the worker's contract (raised before the worker code runs)."""
+
+    def __init__(self, invalid: InvalidValue) -> None:
+        super().__init__(str(invalid))
+        self.invalid = invalid
+
+
 class _Lifecycle:
-    def __init__(self, event: object, context: object, safety_margin: float | None) -> None:
+    def __init__(
+        self,
+        event: object,
+        context: object,
+        safety_margin: float | None,
+        contracts: Contracts | None = None,
+    ) -> None:
         import logging
 
         self.log = logging.getLogger("seekapi")
@@ -161,6 +179,7 @@ class _Lifecycle:
         self.secrets: tuple[str, ...] = ()
         self.api_base = ""
         self.extra: dict[str, Any] = {"request_id": self.request_id, "job_uuid": None}
+        self.contracts = contracts
 
     # -- stages -------------------------------------------------------------------------
 
@@ -227,13 +246,13 @@ class _Lifecycle:
         started = self.clock()
         try:
             with Alarm(self._time_for_user()):
-                value = user_fn(self.input)
+                value = user_fn(self._argument())
                 if _is_awaitable(value):
                     value = _run_coroutine(value)
         except BaseException as exc:  # noqa: BLE001 - sorted out in _user_outcome
             return self._user_outcome(exc, started)
         self._log_user(started)
-        return _UserResult(result=value, push=value is not None)
+        return self._returned(value)
 
     async def call_async(self, user_fn: Callable[[Any], Any]) -> _UserResult:
         from ._interrupt import Alarm
@@ -242,10 +261,10 @@ class _Lifecycle:
         left = self._time_for_user()
         try:
             if _is_coroutine_function(user_fn):
-                value = await _await_within(user_fn(self.input), left)
+                value = await _await_within(user_fn(self._argument()), left)
             else:
                 with Alarm(left):
-                    value = user_fn(self.input)
+                    value = user_fn(self._argument())
                 if _is_awaitable(value):
                     value = await _await_within(value, self._time_for_user())
         except BaseException as exc:  # noqa: BLE001 - sorted out in _user_outcome
@@ -254,7 +273,7 @@ class _Lifecycle:
             # The coroutine ignored its cancellation and finished late: too late.
             return self._user_outcome(WorkerTimeout("the worker code finished too late"), started)
         self._log_user(started)
-        return _UserResult(result=value, push=value is not None)
+        return self._returned(value)
 
     def finish(self, outcome: _UserResult) -> dict[str, Any]:
         """Deliver the result, within the delivery deadline, and build the return value."""
@@ -324,6 +343,47 @@ class _Lifecycle:
             if isinstance(token, Token):
                 token.var.reset(token)
         self._tokens.clear()
+
+    # -- the contract -----------------------------------------------------------------------
+
+    def _argument(self) -> Any:
+        """The input for the worker code: checked and converted when it has an input type."""
+        side = self.contracts.input if self.contracts is not None else None
+        if side is None:
+            return self.input
+        try:
+            return side.validate(self.input)
+        except InvalidValue as exc:
+            raise _Refused(exc) from None
+
+    def _returned(self, value: Any, reason: str | None = None) -> _UserResult:
+        """What the worker code gave as the result: checked against its output type."""
+        side = self.contracts.output if self.contracts is not None else None
+        if side is not None:
+            try:
+                value = side.dump(value)
+            except InvalidValue as exc:
+                return _UserResult(returned=self._refuse(exc, "output"))
+        return _UserResult(result=value, push=value is not None, reason=reason)
+
+    def _refuse(self, invalid: InvalidValue, stage: str) -> dict[str, Any]:
+        what = (
+            "the input does not match the worker's input type"
+            if stage == "input"
+            else "the result does not match the worker's output type"
+        )
+        self.log.warning("%s: %s", what, self._clean(str(invalid)), extra=self.extra)
+        code = INVALID_INPUT if stage == "input" else INVALID_OUTPUT
+        out = self._fail(code, f"{what}: {invalid}", stage, log=False)
+        error = out.get("error")
+        if isinstance(error, dict):
+            error["details"] = [
+                {"path": self._clean(item["path"]), "message": self._clean(item["message"])}
+                for item in invalid.details
+            ]
+            if invalid.truncated:
+                error["details_truncated"] = True
+        return out
 
     # -- helpers --------------------------------------------------------------------------
 
@@ -416,11 +476,14 @@ class _Lifecycle:
 
         from ._messages import safe_str
 
+        if isinstance(exc, _Refused):
+            return _UserResult(returned=self._refuse(exc.invalid, "input"))
         if isinstance(exc, StopJob):
             self._log_user(started)
             # As for a returned value, None means nothing more to push.
-            push = exc.result is not UNSET and exc.result is not None
-            return _UserResult(result=exc.result if push else None, push=push, reason=exc.reason)
+            if exc.result is UNSET or exc.result is None:
+                return _UserResult(reason=exc.reason)
+            return self._returned(exc.result, exc.reason)
         if isinstance(exc, WorkerTimeout):
             self._log_failure("the worker code was interrupted at its deadline", exc)
             allowed = self.end - self.margin - started if self.end is not None else None
@@ -599,6 +662,20 @@ def _margin(end: float | None, now: float, requested: float | None) -> float:
     if end is None:
         return SAFETY_MARGIN
     return max(RESERVE, min(SAFETY_MARGIN, (end - now) * MARGIN_SHARE))
+
+
+def _contracts_for(fn: object) -> Contracts | None:
+    """The contracts of an annotated worker function; ``None`` (at no cost) for others."""
+    target = getattr(fn, "func", fn)  # functools.partial
+    target = getattr(target, "__func__", target)  # bound methods
+    if getattr(target, "__code__", None) is None:
+        target = type(target).__dict__.get("__call__")  # a callable instance
+    if not getattr(target, "__annotations__", None):
+        return None
+    from ._signature import contracts_of
+
+    contracts = contracts_of(fn, strict=False)  # type: ignore[arg-type]
+    return contracts if contracts.input is not None or contracts.output is not None else None
 
 
 def _is_coroutine_function(fn: object) -> bool:

@@ -6,7 +6,10 @@ Every exception the SDK raises on purpose derives from :class:`SeekAPIError`::
     ├── UsageError (ValueError)            the call itself is wrong: bad argument, missing
     │   │                                   context field, event that is not a mapping
     │   ├── InvalidEventError              the Lambda event is not a JSON object
-    │   └── ConfigurationError             a bad setting: fixtures file, environment value
+    │   ├── ConfigurationError             a bad setting: fixtures file, environment value
+    │   └── ContractError                  a type annotation that cannot be a contract
+    ├── InvalidValue (ValueError)          a value that breaks a worker's contract:
+    │                                       ``details`` lists each problem's JSON Pointer
     ├── JSONValueError (ValueError)        a value JSON cannot hold faithfully (NaN,
     │                                       circular reference, unknown object)
     ├── TransportError (OSError)           the request did not complete: connection
@@ -63,6 +66,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigurationError",
+    "ContractError",
     "DeadlineExceeded",
     "HTTPStatusError",
     "InputDeadlineExceeded",
@@ -73,6 +77,7 @@ __all__ = [
     "InputTransportError",
     "InvalidEventError",
     "InvalidResponseError",
+    "InvalidValue",
     "JSONValueError",
     "JobClosedError",
     "MissingInputError",
@@ -98,6 +103,38 @@ class InvalidEventError(UsageError):
 
 class ConfigurationError(UsageError):
     """A setting is unusable: a fixtures file, an environment variable's value."""
+
+
+class ContractError(UsageError):
+    """A type annotation that cannot be a worker contract: unsupported, or unresolvable.
+
+    Raised by ``@seekapi.worker``, :func:`seekapi.schema` and ``seekapi schema``; the
+    message names the annotation and where it sits (``set[int] at input[item]``).
+    """
+
+
+class InvalidValue(SeekAPIError, ValueError):
+    """A value that breaks a worker's contract (its input or output type).
+
+    ``details`` lists every problem found, up to 20, each as ``{"path": <JSON Pointer
+    (RFC 6901) to the offending value>, "message": <what was expected and what came>}``;
+    ``truncated`` is true when the search stopped at that cap. Under ``run()`` an input
+    that breaks the contract is the failure ``INVALID_INPUT``, an output ``INVALID_OUTPUT``,
+    with these ``details`` in the failure's ``error``.
+    """
+
+    def __init__(self, details: list[dict[str, str]], *, truncated: bool = False) -> None:
+        self.details = details
+        self.truncated = truncated
+        count = len(details)
+        shown_part = "; ".join(
+            f"{item['path'] or '<root>'}: {item['message']}" for item in details[:3]
+        )
+        more = ""
+        if count > 3:
+            more = f"; and {count - 3} more" + (" (stopped counting)" if truncated else "")
+        noun = "problem" if count == 1 else "problems"
+        super().__init__(f"{count}{'+' if truncated else ''} {noun}: {shown_part}{more}")
 
 
 class JSONValueError(SeekAPIError, ValueError):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from collections.abc import Coroutine
+from typing import Annotated, Any
 
 import seekapi
 from seekapi.errors import HTTPStatusError, InputError
@@ -49,3 +51,40 @@ def emulate() -> None:
     with Backend() as backend:
         job = backend.create_job({"x": 1})
         handler(job.event, FakeLambdaContext(timeout_s=5))
+
+
+# -- typed workers ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Order:
+    customer: Annotated[str, seekapi.Field(min_length=1, description="who pays")]
+    quantity: int = 1
+
+
+@dataclasses.dataclass
+class Receipt:
+    total: float
+
+
+@seekapi.worker
+def priced(order: Order) -> Receipt:
+    return Receipt(order.quantity * 2.5)
+
+
+@seekapi.worker(safety_margin=1.0)
+async def priced_async(order: Order) -> Receipt:
+    return Receipt(1.0)
+
+
+def typed_worker_use(event: dict[str, Any]) -> None:
+    out: dict[str, Any] = priced(event, None)
+    receipt: Receipt = priced.fn(Order("Ada"))  # the function itself, for unit tests
+    schemas: dict[str, Any] = priced.schema()
+    also: dict[str, Any] = seekapi.schema(priced.fn)
+    handler_of_async: seekapi.Worker[Order, Coroutine[Any, Any, Receipt]] = priced_async
+    try:
+        Backend().create_job({"customer": ""}, check=priced)
+    except seekapi.InvalidValue as exc:
+        details: list[dict[str, str]] = exc.details
+        print(out, receipt, schemas, also, handler_of_async, details)

@@ -461,7 +461,6 @@ def test_misplaced_constraints_are_refused(tp: object) -> None:
     ("tp", "words"),
     [
         (object, "object at the annotation: not a supported type"),
-        (list, "give the item type"),
         (dict[int, str], "JSON object keys are strings"),
         ("Point", "not resolved"),
         (list[set[int]], "at the annotation[item]"),
@@ -762,3 +761,26 @@ def test_dates_and_times_follow_rfc_3339() -> None:
         "\uff12026-01-31T00:00:00Z",
     ):
         assert paths(dt, text) == [""], text
+
+
+@pytest.mark.parametrize(
+    ("tp", "schema"),
+    [
+        (typing.Any, {}),
+        (list, {"type": "array", "items": {}}),
+        (dict, {"type": "object", "additionalProperties": {}}),
+        (dict[str, typing.Any], {"type": "object", "additionalProperties": {}}),
+        (tuple, {"type": "array", "items": {}}),
+    ],
+)
+def test_any_and_bare_containers_hold_any_json_value(tp: object, schema: object) -> None:
+    """``Any`` is every JSON value; a bare ``list``/``dict``/``tuple`` holds any values."""
+    contract = compile(tp)
+    body = contract.schema()
+    body.pop("$schema")
+    assert body == schema
+    value = [1, "a", None] if tp in (list, tuple) else {"a": [1, {"b": None}]}
+    assert contract.dump(contract.validate(value)) == (list(value) if tp is tuple else value)
+    if tp is not typing.Any:
+        with pytest.raises(InvalidValue):
+            contract.validate("not a container")

@@ -29,12 +29,13 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import quote
 
 from ._admin_api import AdminEndpoints
+from ._contract_check import check_input
 from ._dispatch import EndpointDispatcher
 from ._exchange import ConnectionHandler, ServingLimits
 from ._faults import Fault, FaultKind, FaultSwitchboard, is_whole_number
@@ -350,6 +351,7 @@ class Backend:
         input_content_type: str = "application/json",
         charge_limit: int | None = None,
         input_chunked: bool | None = None,
+        check: Callable[..., object] | None = None,
     ) -> Job:
         """Register a job and return a live view of it.
 
@@ -366,9 +368,15 @@ class Backend:
         The job's folder is made at once (:attr:`Job.directory`). When it is already
         there, the charges in its ``charges.jsonl`` are the job's first charges: a
         repeat of one of their keys bills nothing and gets the answer it got then.
+
+        ``check`` (a ``@seekapi.worker`` handler or an annotated worker function): the
+        input must match its input type, as ``run()`` would check it, or
+        :class:`~seekapi.errors.InvalidValue` is raised (with ``details``) and no job is made.
         """
         if sum(x is not None for x in (input, raw_input, input_size)) > 1:
             raise ValueError("give at most one of input, raw_input and input_size")
+        if check is not None:
+            check_input(check, {} if input is None else input)
         check_charge_limit(charge_limit)
         body, length = job_input(input, raw_input, input_size)
         uid = self._jobs.free_id(str(uuid.uuid4()) if job_uuid is None else job_uuid)

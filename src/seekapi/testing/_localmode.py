@@ -9,7 +9,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from .. import _local
 from .._ledger import read_ledger
 from .._settings import ENV_LOCAL_DIR, ENV_LOCAL_FIXTURES, ENV_LOCAL_MODE
 from ._backend import ReceivedFile
+from ._contract_check import check_input
 
 __all__ = ["LocalJob", "LocalMode"]
 
@@ -92,12 +93,16 @@ class LocalMode:
         *,
         job_uuid: str | None = None,
         execution_token: str | None = None,
+        check: Callable[..., object] | None = None,
     ) -> LocalJob:
         """A job whose event serves ``input`` (``{}`` when ``None``) from a ``file://`` URL.
 
         ``job_uuid`` defaults to a new UUID4 and ``execution_token`` to a fixed
         ``"local-token"``. Nothing is written in the job's folder until the worker runs.
+        ``check``: a worker whose input type the input must match (see
+        :meth:`Backend.create_job`).
         """
+        check_input(check, {} if input is None else input)
         uid = str(uuid.uuid4()) if job_uuid is None else job_uuid
         document = {} if input is None else input
         path = self._inputs / f"{_local.safe_name(uid, 'unknown-job')}.json"
