@@ -192,6 +192,7 @@ class Job(JobState):
         charge: int = 1,
         name: str = "map",
         key: Callable[[T], str] | None = None,
+        justification: Callable[[T, R], dict[str, Any] | None] | None = None,
         on_error: Literal["keep", "raise"] = "keep",
         progress_every: int | None = None,
         progress_seconds: float | None = None,
@@ -207,7 +208,8 @@ class Job(JobState):
           ``f"{job_uuid}:{name}:{key(item)}"`` with ``key``; a key is billed once, so a
           retried charge or a re-run of the job bills nothing twice. Give each map of a
           job its own ``name`` (reusing one without ``key`` is a ``UsageError``), and
-          keep the input's order stable when keys are indices.
+          keep the input's order stable when keys are indices. ``justification(item,
+          result)``, when given, is each charge's billing proof (a dict, or ``None``).
         - **Delivered if and only if billed**: an item is in ``results`` once its charge
           was answered (``limit_reached`` included: it was recorded). A failing item is
           not charged; ``charge=0`` bills nothing and delivers every success.
@@ -243,6 +245,7 @@ class Job(JobState):
             charge=charge,
             name=name,
             key=key,
+            justification=justification,
             on_error=on_error,
             progress_every=progress_every,
             progress_seconds=progress_seconds,
@@ -262,6 +265,7 @@ class Job(JobState):
         charge: int = 1,
         name: str = "map",
         key: Callable[[T], str] | None = None,
+        justification: Callable[[T, R], dict[str, Any] | None] | None = None,
         on_error: Literal["keep", "raise"] = "keep",
         progress_every: int | None = None,
         progress_seconds: float | None = None,
@@ -285,6 +289,7 @@ class Job(JobState):
             charge=charge,
             name=name,
             key=key,
+            justification=justification,
             on_error=on_error,
             progress_every=progress_every,
             progress_seconds=progress_seconds,

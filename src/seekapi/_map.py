@@ -264,6 +264,7 @@ class MapPlan:
         "charge_timeout",
         "concurrency",
         "items",
+        "justification",
         "keys",
         "on_error",
         "progress_every",
@@ -282,6 +283,7 @@ class MapPlan:
         charge: int,
         name: str,
         key: Callable[[Any], str] | None,
+        justification: Callable[[Any, Any], dict[str, Any] | None] | None,
         on_error: str,
         progress_every: int | None,
         progress_seconds: float | None,
@@ -290,6 +292,7 @@ class MapPlan:
     ) -> None:
         self.items = items
         self.stop_type = stop_type  # what job.stop() raises: the map ends as "stop"
+        self.justification = justification
         self.concurrency = _whole(concurrency, "concurrency", 1, 256)
         self.charge = _whole(charge, "charge", 0, None)
         if on_error not in ("keep", "raise"):
@@ -681,8 +684,16 @@ def _bill(tally: _MapTally, index: int, value: Any, started: float) -> None:
     if not tally.may_bill():
         tally.dropped_item(index, started)
         return
+    proof = _proof(tally, index, value, started)
+    if proof is _NO_PROOF:
+        return
     try:
-        reply = tally.host.charge(plan.keys[index], plan.charge, timeout=plan.charge_timeout)
+        reply = tally.host.charge(
+            plan.keys[index],
+            plan.charge,
+            justification=proof,
+            timeout=plan.charge_timeout,
+        )
     except JobClosedError:
         tally.stop(STOPPED_INTERRUPTED, billing=False)
         tally.dropped_item(index, started)
@@ -691,6 +702,21 @@ def _bill(tally: _MapTally, index: int, value: Any, started: float) -> None:
         tally.failure(index, exc, started, "charge")
         return
     _settle_charge(tally, index, value, started, reply)
+
+
+_NO_PROOF: Any = object()  # justification() raised: the item failed, nothing is charged
+
+
+def _proof(tally: _MapTally, index: int, value: Any, started: float) -> Any:
+    """The charge's justification for this item (``None`` for none)."""
+    make = tally.plan.justification
+    if make is None:
+        return None
+    try:
+        return make(tally.plan.items[index], value)
+    except Exception as exc:  # noqa: BLE001 - the item fails, unbilled
+        tally.failure(index, exc, started, "item")
+        return _NO_PROOF
 
 
 def _settle_charge(
@@ -784,9 +810,15 @@ async def _bill_async(tally: _MapTally, index: int, value: Any, started: float) 
     if not tally.may_bill():
         tally.dropped_item(index, started)
         return
+    proof = _proof(tally, index, value, started)
+    if proof is _NO_PROOF:
+        return
     try:
         reply = await tally.host.charge_async(
-            plan.keys[index], plan.charge, timeout=plan.charge_timeout
+            plan.keys[index],
+            plan.charge,
+            justification=proof,
+            timeout=plan.charge_timeout,
         )
     except JobClosedError:
         tally.stop(STOPPED_INTERRUPTED, billing=False)
