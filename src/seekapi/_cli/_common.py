@@ -7,7 +7,16 @@ import logging
 import math
 import os
 import sys
+from collections.abc import Mapping
 from typing import Any
+
+from .logformat import (
+    ENV_LOG_LEVEL,
+    RequestIdFilter,
+    formatter_for,
+    level_name,
+    log_format,
+)
 
 EXIT_OK = 0
 """The command did what was asked (for ``run``: the handler returned ``{"ok": true}``)."""
@@ -141,44 +150,33 @@ def display_path(path: str) -> str:
     return absolute if relative.startswith("..") else relative
 
 
-class LocalFormatter(logging.Formatter):
-    """One compact line per record: time, level, message, then the job and request ids.
+def setup_logging(
+    level: int, *, request_id: str | None = None, environ: Mapping[str, str] | None = None
+) -> None:
+    """Send log records at ``level`` and above to standard error.
 
-    ``run()`` passes ``job_uuid`` and ``request_id`` as extra fields on its log records;
-    they are shown at the end of the first line as ``[job=... request=...]``.
-    """
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s.%(msecs)03d %(levelname)-7s %(message)s", "%H:%M:%S")
-
-    def format(self, record: logging.LogRecord) -> str:
-        text = super().format(record)
-        tags = [
-            f"{label}={value}"
-            for label, value in (
-                ("job", getattr(record, "job_uuid", None)),
-                ("request", getattr(record, "request_id", None)),
-            )
-            if isinstance(value, str) and value
-        ]
-        if not tags:
-            return text
-        first, newline, rest = text.partition("\n")
-        return f"{first} [{' '.join(tags)}]{newline}{rest}"
-
-
-def setup_logging(level: int) -> None:
-    """Send log records at ``level`` and above to standard error, in the local format.
-
+    The format is the one ``AWS_LAMBDA_LOG_FORMAT`` in ``environ`` (default: this
+    process's environment) chooses, see :mod:`seekapi._cli.logformat`: the local format
+    when it is unset. ``request_id`` is shown on records that carry none of their own.
     Does nothing to a logging set-up that already has handlers on the root logger
     (``logging.basicConfig`` semantics), apart from setting the level.
     """
     root = logging.getLogger()
     if not root.handlers:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(LocalFormatter())
+        handler.setFormatter(formatter_for(log_format(os.environ if environ is None else environ)))
+        handler.addFilter(RequestIdFilter(request_id))
         root.addHandler(handler)
     root.setLevel(level)
+
+
+def resolve_log_level(given: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """The level to log at: ``--log-level`` when given, else ``AWS_LAMBDA_LOG_LEVEL`` (as
+    Lambda reads it), else ``INFO``."""
+    if given:
+        return given
+    env = os.environ if environ is None else environ
+    return level_name(env.get(ENV_LOG_LEVEL)) or "INFO"
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -18,8 +18,16 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from .._common import setup_logging
-from ..base import Command, add_json, add_log_level, positive_float, positive_int, wrap
+from .._common import resolve_log_level, setup_logging
+from ..base import (
+    Command,
+    add_json,
+    add_log_level,
+    positive_float,
+    positive_int,
+    whole_number,
+    wrap,
+)
 
 if TYPE_CHECKING:
     from ...testing import Backend
@@ -37,13 +45,18 @@ class RunCommand(Command):
         " mode (results, files and charges written under --out); with --emulate it talks"
         " to an in-process backend emulator over the production network path. Then it"
         " prints what the handler returned, the job's result, its files and charges, and"
-        " a REPORT line like Lambda's."
+        " a REPORT line like Lambda's. With --lambda it runs a worker folder or a packaged"
+        " zip under the real AWS Lambda runtime client (awslambdaric, the seekapi[lambda]"
+        " extra) against a Runtime API served on 127.0.0.1, as Lambda runs it, with the"
+        " function's timeout and memory size enforced."
     )
     epilog = (
         "examples:\n"
         "  seekapi run handler.py --input-file input.json\n"
         '  seekapi run src/worker.py:main --input \'{"text": "hi"}\' --timeout 10\n'
         "  seekapi run my_package.handler --input-file input.json --emulate --json\n"
+        "  seekapi run --lambda my-worker/ --input-file input.json --invocations 3\n"
+        "  seekapi run --lambda dist/worker.zip --input-file input.json --memory 256\n"
         "\n"
         'exit status: 0 when the handler returned {"ok": true, ...}; 1 when it returned'
         " a failure,\nraised, timed out or could not be imported; 2 for usage errors."
@@ -55,7 +68,10 @@ class RunCommand(Command):
         _add_what_to_run(parser)
         _add_how_to_run(parser)
         add_all_charges(parser)
+        _add_lambda(parser)
         add_log_level(parser)
+        # Unset unless given, so that AWS_LAMBDA_LOG_LEVEL can choose the level.
+        parser.set_defaults(log_level=None)
         add_json(parser, "the outcome")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -69,7 +85,12 @@ class RunCommand(Command):
         from ..run.sandbox import prepare, run_handler
 
         plan = make_plan(args)
-        setup_logging(getattr(logging, args.log_level))
+        level = resolve_log_level(args.log_level)
+        setup_logging(getattr(logging, level))
+        if plan.task is not None:
+            from ..run.lambda_mode import run_lambda
+
+            return run_lambda(plan, args.log_level, json_mode=args.json)
         from ...testing import Backend
 
         backend = Backend(
@@ -92,7 +113,7 @@ class RunCommand(Command):
                 "timeout": plan.timeout,
                 "request_id": request_id,
                 "function": function.to_json(),
-                "log_level": args.log_level,
+                "log_level": level,
             }
             ran = run_handler(plan, env, request, json_mode=args.json)
             if ran.init_error is not None:
@@ -117,6 +138,32 @@ def _stop(backend: Backend) -> None:
         backend.stop()
     except RuntimeError as exc:  # serving threads that would not end
         sys.stderr.write(f"seekapi run: {exc}\n")
+
+
+def _add_lambda(parser: argparse.ArgumentParser) -> None:
+    """Running under the real Lambda runtime client."""
+    parser.add_argument(
+        "--lambda",
+        dest="lambda_",
+        action="store_true",
+        help="run under the real AWS Lambda runtime client (awslambdaric, seekapi[lambda])"
+        " against a Runtime API on 127.0.0.1; the handler may be a worker folder or a"
+        " packaged .zip (FOLDER_OR_ZIP[:function or :module.function])",
+    )
+    parser.add_argument(
+        "--invocations",
+        type=whole_number(1, 1000, "a whole number"),
+        metavar="N",
+        help="with --lambda: run N jobs, one after another, in the same warm process (default: 1)",
+    )
+    parser.add_argument(
+        "--memory",
+        type=whole_number(128, 10240, "a whole number"),
+        metavar="MB",
+        help="with --lambda: the function's memory size (128 to 10240; default:"
+        " AWS_LAMBDA_FUNCTION_MEMORY_SIZE or 512); a process whose resident memory goes"
+        " over it is killed, as Lambda kills it",
+    )
 
 
 def _add_what_to_run(parser: argparse.ArgumentParser) -> None:

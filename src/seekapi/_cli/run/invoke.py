@@ -147,7 +147,8 @@ def _serve(channel: Channel, plan: Mapping[str, Any]) -> None:
     # As the Lambda runtime does: what the handler prints is not held in a buffer.
     with contextlib.suppress(AttributeError, ValueError, OSError):
         sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
-    setup_logging(getattr(logging, str(plan["log_level"])))
+    # The format AWS_LAMBDA_LOG_FORMAT asks for, with the invocation's request id.
+    setup_logging(getattr(logging, str(plan["log_level"])), request_id=str(plan["request_id"]))
     fn = _init(channel, plan)
     if fn is not None:
         channel.send(_call(fn, plan))

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..._settings import LOCAL_DEFAULT_DIRNAME
 from .._common import CommandError, json_text, parse_json, read_json_file
 from .handler import HandlerSpec, parse_handler
+from .task import Task, parse_task
 
 if TYPE_CHECKING:
     from ...testing import Backend, Job
@@ -34,6 +35,11 @@ class Plan:
     fixtures_content: dict[str, object] | None  # checked, with charge_limit in local mode
     emulate: bool
     charge_limit: int | None
+    task: Task | None = None
+    """With ``--lambda``: the folder, zip, file or module run under the runtime client."""
+    invocations: int = 1
+    memory_mb: int | None = None
+    """``--memory``: the function's memory size, enforced with ``--lambda``."""
 
     @property
     def mode(self) -> str:
@@ -51,7 +57,13 @@ class Plan:
 
 def make_plan(args: argparse.Namespace) -> Plan:
     """The run ``seekapi run``'s ``args`` ask for; :class:`CommandError` if they are wrong."""
-    spec = parse_handler(args.handler)
+    task = parse_task(args.handler) if getattr(args, "lambda_", False) else None
+    spec = parse_handler(args.handler) if task is None else _spec_of(task)
+    invocations = getattr(args, "invocations", None) or 1
+    if task is None and invocations != 1:
+        raise CommandError("--invocations needs --lambda: one warm process runs the jobs")
+    if task is None and getattr(args, "memory", None) is not None:
+        raise CommandError("--memory needs --lambda, which enforces it")
     if args.input is not None:
         value = parse_json(args.input, "--input")
     else:
@@ -81,7 +93,28 @@ def make_plan(args: argparse.Namespace) -> Plan:
         fixtures_content=fixtures_content,
         emulate=args.emulate,
         charge_limit=args.charge_limit,
+        task=task,
+        invocations=invocations,
+        memory_mb=getattr(args, "memory", None),
     )
+
+
+def _spec_of(task: Task) -> HandlerSpec:
+    """The handler as the summary names it, for a task run under the runtime client."""
+    module, _, function = task.handler.rpartition(".")
+    return HandlerSpec(
+        target=task.path if task.kind == "file" else module,
+        function=function,
+        is_file=task.kind == "file",
+        explicit_function=True,
+    )
+
+
+def job_uuids(plan: Plan) -> list[str]:
+    """The job of each invocation: the plan's, numbered ``-1``, ``-2``... when several."""
+    if plan.invocations == 1:
+        return [plan.job_uuid]
+    return [f"{plan.job_uuid}-{i}" for i in range(1, plan.invocations + 1)]
 
 
 def _fixtures(path: str | None, charge_limit: int | None) -> dict[str, object]:

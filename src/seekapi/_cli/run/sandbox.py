@@ -230,7 +230,7 @@ def run_handler(
     proc = _start(env, streams, listener)
     try:
         streams.relay(proc)
-        with _sigterm_as_interrupt():
+        with sigterm_as_interrupt():
             init_deadline = time.monotonic() + INIT_LIMIT_S
             try:
                 channel = _accept(listener, proc, token, init_deadline)
@@ -256,7 +256,7 @@ def run_handler(
         listener.close()
         if channel is not None:
             channel.close()
-        _end(proc)
+        end_process(proc)
         streams.finish()
 
 
@@ -311,7 +311,7 @@ def _wait_for_call(channel: Channel, proc: subprocess.Popen[bytes], timeout: flo
     except TimeoutError:
         # Read before the kill: a killed process has no memory left to measure.
         memory = peak_memory_mb(proc.pid)
-        _end(proc)
+        end_process(proc)
         return Invocation(
             timed_out=True,
             duration_ms=(time.monotonic() - started) * 1000,
@@ -388,7 +388,7 @@ def _ended(proc: subprocess.Popen[bytes]) -> str:
     return f"the handler's process exited with status {code}"
 
 
-def _end(proc: subprocess.Popen[bytes]) -> None:
+def end_process(proc: subprocess.Popen[bytes]) -> None:
     """Kill the handler's process and everything it started, and reap it."""
     if os.name == "posix":
         # The group outlives its leader while anything it started runs; its id is not
@@ -403,7 +403,7 @@ def _end(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[None]:
     """SIGTERM ends the run as Ctrl-C does, so the handler's process is ended too."""
     if threading.current_thread() is not threading.main_thread():
         yield
