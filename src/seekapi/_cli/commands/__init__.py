@@ -41,6 +41,11 @@ COMMANDS: dict[str, CommandInfo] = {
         "InitCommand",
         "create a worker project that passes its own test",
     ),
+    "schema": CommandInfo(
+        "seekapi._cli.commands.schema",
+        "SchemaCommand",
+        "print a typed worker's input and output JSON Schemas",
+    ),
     "package": CommandInfo(
         "seekapi._cli.commands.package",
         "PackageCommand",
