@@ -526,3 +526,33 @@ def test_map_async_is_cancelled_at_the_deadline_and_charges_nothing_after(
     assert out["error"]["code"] == "WORKER_TIMEOUT"
     time.sleep(0.3)
     assert job.charges == []
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"concurrency": 0},
+        {"concurrency": True},
+        {"charge": -1},
+        {"on_error": "ignore"},
+        {"progress_every": 0},
+        {"progress_seconds": float("inf")},
+        {"reserve": -1},
+        {"name": " "},
+    ],
+)
+def test_wrong_arguments_are_refused_before_anything_runs(
+    configured: Backend, options: dict[str, Any]
+) -> None:
+    """A bad option is a UsageError, and no item runs."""
+    job = configured.create_job({})
+    called: list[Any] = []
+
+    def work(data: Any) -> Any:
+        with pytest.raises(seekapi.UsageError):
+            seekapi.current_job().map(called.append, [1, 2], **options)
+        return {"called": len(called)}
+
+    assert _run(job, work)["ok"] is True
+    assert job.result == {"called": 0}
+    assert job.charges == []
