@@ -544,6 +544,9 @@ def _object_schema(
     return schema
 
 
+_ABSENT = object()
+
+
 def _object_node(
     specs: list[tuple[str, Node, bool]],
     schema: dict[str, object],
@@ -576,17 +579,20 @@ def _object_node(
             out = {}
             bad = False
             found = 0
+            get = source.get
             for name, inner, required in fields:
-                if name in source:
-                    found += 1
-                    result = inner(source[name], here, name, problems)
-                    if result is BAD:
+                item = get(name, _ABSENT)
+                if item is _ABSENT:
+                    if required:
+                        report(problems, here, name, f"required by {title}, missing")
                         bad = True
-                    else:
-                        out[name] = result
-                elif required:
-                    report(problems, here, name, f"required by {title}, missing")
+                    continue
+                found += 1
+                result = inner(item, here, name, problems)
+                if result is BAD:
                     bad = True
+                else:
+                    out[name] = result
             if found != len(source):
                 for name in source:
                     if name not in known:
