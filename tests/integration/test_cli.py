@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -1010,7 +1011,7 @@ def test_init_creates_a_project_whose_tests_pass_and_that_runs(tmp_path: Path) -
     assert {p.name for p in project.iterdir()} == {
         "handler.py",
         "input.json",
-        "test_handler.py",
+        "test_word_counter.py",
         "README.md",
         "requirements.txt",
         ".gitignore",
@@ -1038,7 +1039,8 @@ def test_init_creates_a_project_whose_tests_pass_and_that_runs(tmp_path: Path) -
 def test_init_readme_installs_seekapi_from_where_it_came_and_pins_the_version(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The project's README installs seekapi from its source; requirements.txt pins it."""
+    """The project's README installs seekapi from its source, with pytest, in one command;
+    requirements.txt pins the version; the README says seekapi package bundles it."""
     from seekapi import __version__
 
     assert main(["init", "proj", "--dir", str(tmp_path)]) == 0
@@ -1046,11 +1048,82 @@ def test_init_readme_installs_seekapi_from_where_it_came_and_pins_the_version(
     requirements = (tmp_path / "proj" / "requirements.txt").read_text()
 
     assert f"seekapi>={__version__}" in requirements.splitlines()
-    assert "pip install /path/to/seekapi" in readme
-    # requirements.txt is not given as the way to install a version the index may lack.
-    install_lines = [line for line in readme.splitlines() if line.startswith("pip install")]
-    assert not any("requirements.txt" in line for line in install_lines)
-    assert f"the SDK version the worker needs: `seekapi>={__version__}`" in readme
+    commands = _readme_commands(readme)
+    (install,) = [line for line in commands if "pip install" in line]
+    assert "pip install /path/to/seekapi pytest" in install
+    # requirements.txt alone cannot install a version the index may lack: it comes
+    # with the path, which meets its seekapi line.
+    assert all("/path/to/seekapi" in line for line in commands if "requirements.txt" in line)
+    assert "python -m pytest" in install
+    assert f"`seekapi>={__version__}`" in readme
+    assert "seekapi package -o dist/worker.zip" in commands
+    assert "never needs the package index to have\nseekapi" in readme
+
+
+def _readme_commands(readme: str) -> list[str]:
+    """The shell commands of a README's ``sh`` blocks, continuation lines joined."""
+    text = "\n".join(re.findall(r"```sh\n(.*?)```", readme, re.DOTALL))
+    return [line.strip() for line in text.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def test_init_two_projects_in_one_repository_are_tested_apart(tmp_path: Path) -> None:
+    """pytest run over a folder holding two projects collects both, each testing its own
+    handler.py: test modules with names of their own, handlers loaded by path."""
+    for name in ("word-counter", "word-counter-2"):
+        assert main(["init", name, "--dir", str(tmp_path / "repo")]) == 0
+        module = name.replace("-", "_")
+        with open(tmp_path / "repo" / name / f"test_{module}.py", "a") as file:
+            file.write(
+                "\n\ndef test_the_handler_is_this_projects() -> None:\n"
+                "    import inspect\n"
+                "    assert Path(inspect.getfile(handler)).parent == HERE\n"
+            )
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "repo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "10 passed" in tests.stdout
+
+
+def test_init_needs_index_readme_one_liner_works_in_a_plain_virtual_environment(
+    tmp_path: Path,
+) -> None:
+    """The README's set-up line, with a copy of this seekapi's source as the path, installs
+    and passes the tests in a new virtual environment, whatever seekapi the index has."""
+    source = tmp_path / "seekapi-src"
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / part, source / part)
+    shutil.copytree(
+        REPO / "src",
+        source / "src",
+        ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"),
+    )
+    assert main(["init", "proj", "--dir", str(tmp_path)]) == 0
+    project = tmp_path / "proj"
+    (install,) = [
+        line
+        for line in _readme_commands((project / "README.md").read_text())
+        if "pip install" in line
+    ]
+    script = install.replace("/path/to/seekapi", shlex.quote(str(source)))
+    script = script.replace("python -m venv", f"{shlex.quote(sys.executable)} -m venv", 1)
+    proc = subprocess.run(
+        ["/bin/sh", "-c", script],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, f"{script}\n{proc.stdout}\n{proc.stderr}"
+    assert "4 passed" in proc.stdout
+    assert (project / ".venv").is_dir()
 
 
 EXAMPLES = sorted(p.parent.name for p in (REPO / "examples").glob("*/README.md"))

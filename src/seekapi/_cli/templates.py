@@ -1,4 +1,9 @@
-"""The files ``seekapi init`` writes. ``__NAME__`` is replaced by the project's name."""
+"""The files ``seekapi init`` writes (:func:`project_files`).
+
+In the templates ``__NAME__`` is the project's name, ``__MODULE__`` the same name as a
+Python identifier (``word-counter`` → ``word_counter``) and ``__VERSION__`` seekapi's
+version.
+"""
 
 from __future__ import annotations
 
@@ -52,15 +57,35 @@ a Lambda context whose remaining time counts down.
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 from seekapi.testing import Backend, FakeLambdaContext
 
-from handler import handler
+HERE = Path(__file__).parent
 
-SAMPLE = json.loads((Path(__file__).parent / "input.json").read_text(encoding="utf-8"))
+
+def _load_worker() -> ModuleType:
+    """This project's handler.py, imported from its path under a name of its own.
+
+    Each worker project has a handler.py: imported as plain ``handler``, the first one
+    pytest met would stand in for every other in a repository that holds several.
+    """
+    spec = importlib.util.spec_from_file_location("__MODULE___handler", HERE / "handler.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+handler = _load_worker().handler
+
+SAMPLE = json.loads((HERE / "input.json").read_text(encoding="utf-8"))
 
 
 def test_the_sample_input_gives_its_word_count(
@@ -125,22 +150,30 @@ of the text it is given.
 | --- | --- |
 | `handler.py` | the worker: `handler(event, context)` is the Lambda entry point |
 | `input.json` | a sample job input |
-| `test_handler.py` | its tests, run against seekapi's backend emulator |
-| `requirements.txt` | the SDK version the worker needs: `seekapi>=__VERSION__` |
+| `test___MODULE__.py` | its tests, run against seekapi's backend emulator |
+| `requirements.txt` | what the worker needs: `seekapi>=__VERSION__`, and your own packages |
 
 ## Set up
 
 The worker needs seekapi __VERSION__ or later, and its tests need pytest. Where
-`seekapi init` ran, seekapi is installed already; anywhere else, install it from where
-you got it (its source folder or a wheel):
+`seekapi init` ran, both may be installed already. Anywhere else, make a virtual
+environment and install seekapi from where you got it, its source folder or its wheel
+file (`seekapi-__VERSION__-py3-none-any.whl`), with pytest and the requirements, and run
+the tests, in one line:
 
 ```sh
-pip install /path/to/seekapi    # not needed where `seekapi init` ran
-pip install pytest
+python -m venv .venv && .venv/bin/pip install /path/to/seekapi pytest -r requirements.txt \\
+  && .venv/bin/python -m pytest
 ```
 
-When the package index has seekapi __VERSION__ (`pip index versions seekapi` lists the
-published ones), `pip install -r requirements.txt` installs it from there instead.
+(Then `. .venv/bin/activate`, or on Windows `.venv\\Scripts\\activate`, for the commands
+below.)
+
+seekapi comes from the path you give. A package index may not have seekapi
+__VERSION__ yet (`pip index versions seekapi` lists what it has), and then
+`pip install "seekapi>=__VERSION__"` and `pip install -r requirements.txt` alone fail
+with "No matching distribution": install from the path first, or in the same
+command, as above; the `seekapi` line in `requirements.txt` is then met.
 
 ## Run it
 
@@ -160,17 +193,28 @@ python -m pytest
 ```
 
 The `seekapi_emulator` and `lambda_context` fixtures come with seekapi: installing it is
-enough.
+enough. The tests load `handler.py` by its path, under a name of their own, so several
+worker projects in one repository can be tested together (`python -m pytest` from the
+folder above them).
 
 ## Deploy it
 
-Package `handler.py` with seekapi __VERSION__ or later (the version `requirements.txt`
-names; for example `pip install --target package/ /path/to/seekapi`, then add
-`handler.py` to `package/`) and set the Lambda function's handler to `handler.handler`.
+```sh
+seekapi package -o dist/worker.zip
+```
+
+`seekapi package` builds the Lambda deployment zip: `handler.py` and the project's
+other files (tests and caches left out), the packages `requirements.txt` names, as
+wheels for Lambda's Linux (`--python 3.12`, `--arch arm64` to choose the runtime), and
+the seekapi it runs from, bundled, so the zip never needs the package index to have
+seekapi __VERSION__. Upload the zip and set the function's handler to `handler.handler`;
+`--container` also writes a Dockerfile for a container image.
 """
 
 REQUIREMENTS = """\
-# The seekapi version this worker needs (see README.md for where to install it from).
+# The seekapi this worker needs. Install seekapi from its source folder or wheel
+# (see README.md): once it is installed, pip takes this line as met, and
+# `seekapi package` bundles the installed seekapi instead of downloading one.
 seekapi>=__VERSION__
 """
 
@@ -178,14 +222,34 @@ GITIGNORE = """\
 .seekapi-local/
 __pycache__/
 .pytest_cache/
+.venv/
+dist/
 """
 
-FILES: dict[str, str] = {
-    "handler.py": HANDLER,
-    "input.json": INPUT,
-    "test_handler.py": TEST_HANDLER,
-    "README.md": README,
-    "requirements.txt": REQUIREMENTS,
-    ".gitignore": GITIGNORE,
-}
-"""Each file's name and its template, in the order they are written."""
+
+def identifier(name: str) -> str:
+    """A project name as a Python identifier: ``Word-Counter`` → ``word_counter``."""
+    return name.replace("-", "_").lower()
+
+
+def project_files(name: str, version: str) -> dict[str, str]:
+    """Each file of the project ``name`` and its text, in the order they are written.
+
+    The tests are ``test_<name>.py``: pytest needs test modules without a package to have
+    names of their own, and so two projects in one repository do not collide.
+    """
+    module = identifier(name)
+    files = {
+        "handler.py": HANDLER,
+        "input.json": INPUT,
+        f"test_{module}.py": TEST_HANDLER,
+        "README.md": README,
+        "requirements.txt": REQUIREMENTS,
+        ".gitignore": GITIGNORE,
+    }
+    return {
+        filename: text.replace("__NAME__", name)
+        .replace("__MODULE__", module)
+        .replace("__VERSION__", version)
+        for filename, text in files.items()
+    }

@@ -11,7 +11,7 @@ import sys
 from ..._version import __version__
 from .._common import EXIT_OK, CommandError, display_path, emit_json
 from ..base import Command, add_json, wrap
-from ..templates import FILES
+from ..templates import project_files
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
@@ -44,7 +44,7 @@ class InitCommand(Command):
 
     description = wrap(
         "Create the folder NAME with a worker (handler.py), a sample input (input.json),"
-        " its tests (test_handler.py, using seekapi's pytest fixtures), a README and"
+        " its tests (test_NAME.py, using seekapi's pytest fixtures), a README and"
         " requirements.txt. An existing folder that is not empty is left alone."
     )
     epilog = "example:\n  seekapi init word-counter && cd word-counter && python -m pytest"
@@ -82,9 +82,8 @@ class InitCommand(Command):
         written: list[str] = []
         try:
             os.makedirs(target, exist_ok=True)
-            for filename, template in FILES.items():
+            for filename, text in project_files(name, __version__).items():
                 path = os.path.join(target, filename)
-                text = template.replace("__NAME__", name).replace("__VERSION__", __version__)
                 # "x": never replace a file that appeared since the check above.
                 with open(path, "x", encoding="utf-8", newline="\n") as file:
                     written.append(filename)
