@@ -278,10 +278,20 @@ def _sized(node: Node, field: Field, tp: object, where: str, builder: _Builder) 
                 return BAD
             count = len(value)  # type: ignore[arg-type]
             if low is not None and count < low:
-                report(problems, parent, key, f"expected at least {low} {noun}s, got {count}")
+                report(
+                    problems,
+                    parent,
+                    key,
+                    f"expected at least {low} {noun}{'' if low == 1 else 's'}, got {count}",
+                )
                 return BAD
             if high is not None and count > high:
-                report(problems, parent, key, f"expected at most {high} {noun}s, got {count}")
+                report(
+                    problems,
+                    parent,
+                    key,
+                    f"expected at most {high} {noun}{'' if high == 1 else 's'}, got {count}",
+                )
                 return BAD
             return result
 

@@ -96,14 +96,10 @@ def string_node(field: Field | None, where: str) -> Node:
                 report(problems, parent, key, f"expected a string, got {shown(value)}")
                 return BAD
             if low is not None and len(value) < low:
-                report(
-                    problems, parent, key, f"expected at least {low} characters, got {len(value)}"
-                )
+                report(problems, parent, key, f"expected at least {_chars(low)}, got {len(value)}")
                 return BAD
             if high is not None and len(value) > high:
-                report(
-                    problems, parent, key, f"expected at most {high} characters, got {len(value)}"
-                )
+                report(problems, parent, key, f"expected at most {_chars(high)}, got {len(value)}")
                 return BAD
             if search is not None and search(value) is None:
                 report(
@@ -225,6 +221,10 @@ def boolean_node() -> Node:
         return BAD
 
     return Node(check, check, {"type": "boolean"}, frozenset({"boolean"}), "true or false")
+
+
+def _chars(count: int) -> str:
+    return f"{count} character{'' if count == 1 else 's'}"
 
 
 _ANY_KINDS = frozenset({"null", "boolean", "integer", "number", "string", "array", "object"})

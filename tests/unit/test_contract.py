@@ -326,7 +326,7 @@ def test_nesting_paths() -> None:
         "placed": "yesterday",
     }
     assert problems(c, bad) == [
-        {"path": "/lines/1/sku", "message": "expected at least 1 characters, got 0"},
+        {"path": "/lines/1/sku", "message": "expected at least 1 character, got 0"},
         {"path": "/lines/1/score", "message": "expected a number at most 1, got 2"},
         {"path": "/lines/1/color", "message": 'expected one of "red", "green", got "blue"'},
         {"path": "/lines/1/tags/1", "message": "expected a string, got 3"},
@@ -391,7 +391,7 @@ def test_string_constraints() -> None:
 def test_sizes_of_lists_and_dicts() -> None:
     items = compile(Annotated[list[int], Field(min_length=1, max_length=2)])
     assert items.validate([1]) == [1]
-    assert problems(items, [])[0]["message"] == "expected at least 1 items, got 0"
+    assert problems(items, [])[0]["message"] == "expected at least 1 item, got 0"
     assert paths(items, [1, 2, 3]) == [""]
     assert items.schema()["minItems"] == 1
     keys = compile(Annotated[dict[str, int], Field(max_length=1)])

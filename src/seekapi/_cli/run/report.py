@@ -464,6 +464,7 @@ def _print_summary(
         out.append(f"Returned:  nothing Lambda can send back: {error.get('message')}")
     else:
         out.append(f"Returned:  {json_text(invocation.returned)}")
+        out.extend(problem_lines(invocation.returned))
     if outcome.pushes:
         shown = _shown_result(outcome.result, outcome.artifacts)
         pushes = f" ({outcome.pushes} pushes, the last one wins)" if outcome.pushes > 1 else ""
@@ -485,6 +486,23 @@ def _print_summary(
     out.append(report.line())
     sys.stdout.write("\n".join(out) + "\n")
     sys.stdout.flush()
+
+
+def problem_lines(returned: object) -> list[str]:
+    """A refused input's or result's problems, one line each, from a failure's
+    ``error.details`` (``INVALID_INPUT``, ``INVALID_OUTPUT``); none for other returns."""
+    error = returned.get("error") if isinstance(returned, Mapping) else None
+    details = error.get("details") if isinstance(error, Mapping) else None
+    if not isinstance(details, list) or not details:
+        return []
+    output = error.get("stage") == "output"
+    what = "in the result, which was not pushed" if output else "in the input: no worker code ran"
+    more = " (and more: the list stops at 20)" if error.get("details_truncated") else ""
+    lines = [f"Problems:  {len(details)} {what}{more}"]
+    for item in details:
+        if isinstance(item, Mapping):
+            lines.append(f"  {item.get('path') or '(the whole value)'}: {item.get('message')}")
+    return lines
 
 
 def charge_lines(outcome: HandlerOutcome, *, all_charges: bool = False) -> list[str]:

@@ -1,4 +1,4 @@
-"""``seekapi schema``: a typed worker's JSON Schemas, printed by a real ``seekapi`` process."""
+"""Typed workers on the command line: `seekapi schema`, and `seekapi run` listing problems."""
 
 from __future__ import annotations
 
@@ -128,3 +128,25 @@ def test_missing_file_and_name(folder: Path) -> None:
     proc = _schema(folder, "handler.py:absent")
     assert proc.returncode == 2
     assert "has no 'absent'" in proc.stderr
+
+
+def test_seekapi_run_lists_the_problems_and_runs_no_worker_code(folder: Path) -> None:
+    (folder / "input.json").write_text('{"city": "", "days": 99, "when": "now"}')
+    proc = subprocess.run(
+        [sys.executable, "-m", "seekapi", "run", "handler.py", "--input-file", "input.json"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 1
+    lines = proc.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Problems:"))
+    assert lines[start] == "Problems:  3 in the input: no worker code ran"
+    assert lines[start + 1 : start + 4] == [
+        "  /city: expected at least 1 character, got 0",
+        "  /days: expected a number at most 14, got 99",
+        "  /when: unknown key for Query (allowed: city, days, unit)",
+    ]
+    assert "Result:    nothing pushed" in lines
