@@ -28,6 +28,16 @@ a worker's tests can use these fixtures without any set-up:
     event whose input is a local file; the job's ``result``, ``pushes``, ``files`` and
     ``charges`` are read from its folder.
 
+``lambda_runtime``
+    A started :class:`seekapi.testing.RuntimeAPI`: the AWS Lambda Runtime API on
+    127.0.0.1, for running a handler under the real Lambda runtime client
+    (``awslambdaric``, the ``seekapi[lambda]`` extra; Linux only). Start the handler's
+    process with :func:`seekapi.testing.start_runtime_process`, queue invocations with
+    ``invoke(event, timeout_s=...)`` and read what the runtime posted with ``wait()``.
+    The processes are stopped after the test, and the test errors if the runtime broke
+    the protocol. Without awslambdaric the test fails saying what to install (on other
+    systems than Linux, where it does not run, it is skipped).
+
 A whole test::
 
     from seekapi.testing import Backend, LambdaContextFactory
@@ -55,9 +65,15 @@ import pytest
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from seekapi.testing import Backend, FakeLambdaContext, LambdaContextFactory, LocalMode
+    from seekapi.testing import (
+        Backend,
+        FakeLambdaContext,
+        LambdaContextFactory,
+        LocalMode,
+        RuntimeAPI,
+    )
 
-__all__ = ["lambda_context", "seekapi_emulator", "seekapi_local"]
+__all__ = ["lambda_context", "lambda_runtime", "seekapi_emulator", "seekapi_local"]
 
 _PROXY_VARIABLES = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY")
 _NO_PROXY_VARIABLES = ("no_proxy", "NO_PROXY")
@@ -137,6 +153,28 @@ def seekapi_local(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[L
         yield local
     finally:
         reset_sdk_state()
+
+
+@pytest.fixture
+def lambda_runtime() -> Iterator[RuntimeAPI]:
+    """A started Lambda Runtime API on loopback, stopped with its processes after the test."""
+    import sys
+
+    from seekapi.testing import RuntimeAPI, awslambdaric_missing
+
+    missing = awslambdaric_missing()
+    if missing is not None:
+        if not sys.platform.startswith("linux"):
+            pytest.skip(missing)
+        pytest.fail(missing, pytrace=False)
+    with RuntimeAPI() as runtime:
+        yield runtime
+    problems = runtime.problems
+    if problems:
+        pytest.fail(
+            f"the Lambda Runtime API saw {len(problems)} protocol problem(s):\n{problems[0]}",
+            pytrace=False,
+        )
 
 
 def _bypass_proxy(monkeypatch: pytest.MonkeyPatch, host: str) -> None:

@@ -42,6 +42,10 @@ _APP = """
 
     def boom(event, context):
         raise ValueError("no good: " + str(event["n"]))
+
+
+    def sized(event, context):
+        return "x" * event["n"]  # JSON-encoded: n + 2 bytes
 """
 
 
@@ -197,3 +201,39 @@ def test_shutdown_answer_to_next_carries_content_type() -> None:
         if stopper.is_alive():
             stopper.join()
         runtime.stop()
+
+
+def test_a_response_over_the_limit_is_refused_and_the_runtime_exits(task_root: Path) -> None:
+    """A response of exactly the limit is taken; one byte more is refused with 413, recorded
+    as Lambda's Function.ResponseSizeTooLarge, and awslambdaric exits on the refusal."""
+    with RuntimeAPI(max_response_bytes=1000) as runtime:
+        process = start_runtime_process(runtime, "app.sized", cwd=task_root)
+        fits = runtime.wait(runtime.invoke({"n": 998}), timeout=10)
+        over = runtime.wait(runtime.invoke({"n": 999}), timeout=10)
+        assert process.wait(timeout=10) == 1
+    assert fits.outcome == "response"
+    assert fits.response == "x" * 998
+    assert over.failed
+    assert over.body is None
+    assert over.response_bytes == 1001
+    assert over.error == {
+        "errorType": "Function.ResponseSizeTooLarge",
+        "errorMessage": "Response payload size exceeded maximum allowed payload size (1000 bytes).",
+    }
+    assert "Http response code: 413" in process.read_stdout()
+    assert runtime.problems == []
+
+
+def test_the_first_poll_ends_the_init_phase(runtime: RuntimeAPI, task_root: Path) -> None:
+    """first_poll_after() gives when the process first asked for work: after its start,
+    before the invocation was delivered."""
+    started = time.monotonic()
+    assert runtime.first_poll_after(started) is None
+    start_runtime_process(runtime, "app.echo", cwd=task_root)
+    done = runtime.wait(runtime.invoke({"n": 1}), timeout=10)
+    polled = runtime.first_poll_after(started)
+    assert polled is not None
+    assert done.delivered_at_monotonic is not None
+    assert started < polled <= done.delivered_at_monotonic
+    assert done.duration_s is not None
+    assert done.duration_s >= 0

@@ -6,6 +6,8 @@ Runtime API; each response's arrival time is compared with the invocation's dead
 
 from __future__ import annotations
 
+import json
+import re
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,6 +30,8 @@ _WORKER = """
         def work(data):
             if mode == "slow":
                 time.sleep(60)
+            if mode == "boom":
+                raise ValueError("no good")
             job = seekapi.current_job()
             job.charge(f"{job.job_uuid}:item-1")
             return {"echo": data}
@@ -113,3 +117,57 @@ def test_warm_invocations_reuse_the_connection_and_are_not_disturbed(
     assert backend.connections_accepted == opened_after_second
     assert third_job.result == {"echo": {"n": 3}}
     assert process.poll() is None  # the same warm process served all three
+
+
+def _run_once(tmp_path: Path, backend: Backend, env: dict[str, str]) -> tuple[str, str, str]:
+    """One failing job under a fresh runtime process with ``env``: its stdout, the
+    request id and the job's uuid."""
+    (tmp_path / "worker.py").write_text(textwrap.dedent(_WORKER), encoding="utf-8")
+    job = backend.create_job({})
+    with RuntimeAPI() as runtime:
+        process = start_runtime_process(
+            runtime, "worker.handler", cwd=tmp_path, env={**backend.env, **env}
+        )
+        done = runtime.wait(runtime.invoke(_event(job.event, mode="boom"), timeout_s=10))
+    assert done.response is not None
+    assert done.response["error"]["code"] == "WORKER_ERROR"
+    return process.read_stdout(), done.request_id, job.job_uuid
+
+
+def test_json_log_records_hold_the_exception_and_the_ids_in_fields(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """Under Lambda's JSON format, a failure's exception is in errorType, errorMessage and
+    stackTrace, not in the message; the job and request ids are fields of every record."""
+    # Lambda sets the INFO level with the JSON format unless told otherwise.
+    env = {"AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    stdout, request_id, job_uuid = _run_once(tmp_path, backend, env)
+    records = [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    ours = [record for record in records if record["logger"] == "seekapi"]
+    assert len(ours) >= 3  # input fetched, the failure, the job's end
+    for record in ours:
+        assert not record["message"].startswith("seekapi")
+        assert record["requestId"] == record["request_id"] == request_id
+        assert record["job_uuid"] == job_uuid
+    (failure,) = [record for record in ours if "errorType" in record]
+    assert failure["level"] == "ERROR"
+    assert failure["errorType"] == "ValueError"
+    assert failure["errorMessage"] == "no good"
+    assert any("worker.py" in frame for frame in failure["stackTrace"])
+    assert "no good" not in failure["message"]
+    assert "Traceback" not in failure["message"]
+    assert backend.secret not in stdout
+
+
+def test_text_log_lines_are_lambdas_without_the_logger_name(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """Under the Text format, records are Lambda's tab-separated lines with the request id."""
+    stdout, request_id, _ = _run_once(
+        tmp_path, backend, {"AWS_LAMBDA_LOG_FORMAT": "Text", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    )
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    assert re.search(rf"^\[INFO\]\t{stamp}\t{request_id}\tinput fetched", stdout, re.M)
+    assert re.search(rf"^\[ERROR\]\t{stamp}\t{request_id}\tthe worker code raised", stdout, re.M)
+    assert "ValueError: no good" in stdout
+    assert "\tseekapi:" not in stdout

@@ -15,6 +15,8 @@ from .._common import EXIT_FAILED, EXIT_OK, display_path, emit_json, json_text
 from .plan import Plan
 from .report import HandlerOutcome
 
+_RESULT_CHARS = 4000  # of a result shown on one line
+
 INIT_WARNING_S = 8.0
 """An init phase longer than this is close to Lambda's 10 s limit: it is warned about."""
 
@@ -175,8 +177,8 @@ def call_summary(call: LambdaCall) -> str:
     outcome = call.outcome
     if outcome.pushes:
         text = json_text(outcome.result)
-        if len(text) > 300:
-            text = f"{text[:300]}... ({len(text)} characters; --json has all of it)"
+        if len(text) > _RESULT_CHARS:
+            text = f"{text[:_RESULT_CHARS]}... ({len(text)} characters; --json has all of it)"
         pushes = f" ({outcome.pushes} pushes, the last one wins)" if outcome.pushes > 1 else ""
         out.append(f"Result:    {text}{pushes}")
     else:
