@@ -90,7 +90,9 @@ class RunCommand(Command):
         if plan.task is not None:
             from ..run.lambda_mode import run_lambda
 
-            return run_lambda(plan, args.log_level, json_mode=args.json)
+            return run_lambda(
+                plan, args.log_level, json_mode=args.json, all_charges=args.all_charges
+            )
         from ...testing import Backend
 
         backend = Backend(

@@ -56,7 +56,9 @@ _OUT_OF_MEMORY = "Runtime.OutOfMemory"
 _EXIT_ERROR = "Runtime.ExitError"
 
 
-def run_lambda(plan: Plan, log_level: str | None, *, json_mode: bool) -> int:
+def run_lambda(
+    plan: Plan, log_level: str | None, *, json_mode: bool, all_charges: bool = False
+) -> int:
     """Run the plan's jobs under awslambdaric; print what happened; the exit status."""
     missing = awslambdaric_missing()
     if missing is not None:
@@ -82,7 +84,7 @@ def run_lambda(plan: Plan, log_level: str | None, *, json_mode: bool) -> int:
             function_name=function.name, region=function.region, memory_mb=function.memory_mb
         ) as api:
             setup.env["AWS_LAMBDA_RUNTIME_API"] = api.address
-            driver = _Driver(api, setup, plan, json_mode)
+            driver = _Driver(api, setup, plan, json_mode, all_charges)
             if not json_mode:
                 driver.log.write(f"Handler:   {setup.display}")
             try:
@@ -172,8 +174,11 @@ class _Driver:
     """Hands the jobs to a warm runtime process, one after another, replacing it when it
     died, and watches each invocation's time and memory."""
 
-    def __init__(self, api: RuntimeAPI, setup: _Setup, plan: Plan, json_mode: bool) -> None:
+    def __init__(
+        self, api: RuntimeAPI, setup: _Setup, plan: Plan, json_mode: bool, all_charges: bool
+    ) -> None:
         self.api = api
+        self.all_charges = all_charges
         self.setup = setup
         self.plan = plan
         self.json_mode = json_mode
@@ -218,7 +223,7 @@ class _Driver:
         self.log.end(call, plan.timeout)
         call.outcome = read_outcome(plan, job, before)
         if not self.json_mode:
-            self.log.write(call_summary(call))
+            self.log.write(call_summary(call, all_charges=self.all_charges))
         return call
 
     def _back_at_next(self, sandbox: RuntimeSandbox) -> bool:

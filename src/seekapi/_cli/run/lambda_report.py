@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from .._common import EXIT_FAILED, EXIT_OK, display_path, emit_json, json_text
 from .plan import Plan
-from .report import HandlerOutcome
+from .report import HandlerOutcome, charge_lines
 
 _RESULT_CHARS = 4000  # of a result shown on one line
 
@@ -171,7 +171,7 @@ def show_calls(plan: Plan, handler: str, calls: list[LambdaCall], *, json_mode: 
     return code
 
 
-def call_summary(call: LambdaCall) -> str:
+def call_summary(call: LambdaCall, *, all_charges: bool = False) -> str:
     """What one invocation returned and what its job left, a few lines of text."""
     out = [f"Returned:  {_returned(call)}"]
     outcome = call.outcome
@@ -188,15 +188,7 @@ def call_summary(call: LambdaCall) -> str:
         out.extend(f"  {f.name}  {f.size} bytes  {display_path(f.path)}" for f in outcome.files)
     else:
         out.append("Files:     none")
-    if outcome.charges or outcome.metered_event_count:
-        out.append(f"Charges:   {len(outcome.charges)}")
-        out.extend(f"  {c['idempotency_key']}  x{c['count']}" for c in outcome.charges)
-        out.append(
-            f"  metered total {outcome.metered_event_count};"
-            f" limit reached: {'yes' if outcome.limit_reached else 'no'}"
-        )
-    else:
-        out.append("Charges:   none")
+    out.extend(charge_lines(outcome, all_charges=all_charges))
     if outcome.artifacts is not None:
         out.append(f"Artifacts: {display_path(outcome.artifacts)}/")
     return "\n".join(out)
