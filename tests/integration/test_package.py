@@ -212,6 +212,7 @@ def test_needs_index_the_zip_holds_the_worker_seekapi_and_its_requirement_only(
     names = set(members(builds["x86_64"].zip))
     top = {name.split("/")[0] for name in names}
     assert top == {
+        "README.md",
         "handler.py",
         "input.json",
         "requirements.txt",

@@ -28,7 +28,7 @@ from .contents import (
 from .entrypoint import check_handler, split_handler
 from .failure import PackageError
 from .pip import install
-from .requirements import read_requirements
+from .requirements import RequirementLines, read_requirements
 from .target import MIB, LambdaTarget
 
 
@@ -69,18 +69,7 @@ def build(
 
     Raises :class:`PackageError` when it cannot, leaving no zip or Dockerfile behind.
     """
-    worker_dir = os.path.abspath(request.worker_dir)
-    if not os.path.isdir(worker_dir):
-        raise PackageError(f"{request.worker_dir} is not a folder", exit_code=EXIT_USAGE)
-    split_handler(request.handler)
-    output = os.path.abspath(request.output)
-    if os.path.isdir(output):
-        raise PackageError(
-            f"-o {request.output} is a folder: name the zip file", exit_code=EXIT_USAGE
-        )
-    dockerfile = os.path.join(os.path.dirname(output), "Dockerfile")
-    if request.container:
-        check_replaceable(dockerfile)
+    worker_dir, output, dockerfile = _check_paths(request)
     timestamp = fixed_timestamp(environ)
     requirements = read_requirements(os.path.join(worker_dir, "requirements.txt"))
     outputs = [output]
@@ -96,21 +85,7 @@ def build(
         # The handler may come from a requirement: checked again once they are installed.
     os.makedirs(os.path.dirname(output), exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="seekapi-package-") as scratch:
-        site = os.path.join(scratch, "site")
-        installed: list[ArchiveEntry] = []
-        distributions: list[tuple[str, str]] = []
-        if requirements.named:
-            listing = os.path.join(scratch, "requirements.txt")
-            with open(listing, "w", encoding="utf-8") as file:
-                file.write("\n".join(requirements.pip_lines) + "\n")
-            say(
-                f"installing {requirements.named} requirement"
-                f"{'s' if requirements.named != 1 else ''} with pip, as wheels for"
-                f" {request.target.describe()}"
-            )
-            install(listing, site, request.target)
-            installed = requirement_entries(site)
-            distributions = installed_distributions(site)
+        installed, distributions = _install(requirements, scratch, request.target, say)
         entries = merge(worker, bundled, installed)
         handler_file = check_handler(request.handler, entries, worker_dir)
         stats = write_zip(
@@ -122,19 +97,9 @@ def build(
             refused=_spellings(scratch),
             noted=_spellings(worker_dir),
         )
-    warnings = [
-        f"{', '.join(names[:5])} hold{'s' if len(names) == 1 else ''} the path {path},"
-        " which means nothing in Lambda"
-        for path, names in stats.holding_paths.items()
-        if names
-    ]
-    written_dockerfile = None
     if request.container:
-        write_dockerfile(
-            dockerfile,
-            dockerfile_text(os.path.basename(output), request.target, request.handler),
-        )
-        written_dockerfile = dockerfile
+        text = dockerfile_text(os.path.basename(output), request.target, request.handler)
+        write_dockerfile(dockerfile, text)
     return BuiltPackage(
         output=output,
         stats=stats,
@@ -144,9 +109,57 @@ def build(
         seekapi_source=seekapi_folder(),
         seekapi_lines=requirements.seekapi_lines,
         distributions=distributions,
-        dockerfile=written_dockerfile,
-        warnings=warnings,
+        dockerfile=dockerfile if request.container else None,
+        warnings=[
+            f"{', '.join(names[:5])} hold{'s' if len(names) == 1 else ''} the path {path},"
+            " which means nothing in Lambda"
+            for path, names in stats.holding_paths.items()
+            if names
+        ],
     )
+
+
+def _check_paths(request: PackageRequest) -> tuple[str, str, str]:
+    """The worker folder, the zip and the Dockerfile beside it, as absolute paths.
+
+    Raises :class:`PackageError` when the folder is none, the zip's path is a folder, or
+    ``--container`` would replace a Dockerfile this command did not write.
+    """
+    worker_dir = os.path.abspath(request.worker_dir)
+    if not os.path.isdir(worker_dir):
+        raise PackageError(f"{request.worker_dir} is not a folder", exit_code=EXIT_USAGE)
+    split_handler(request.handler)
+    output = os.path.abspath(request.output)
+    if os.path.isdir(output):
+        raise PackageError(
+            f"-o {request.output} is a folder: name the zip file", exit_code=EXIT_USAGE
+        )
+    dockerfile = os.path.join(os.path.dirname(output), "Dockerfile")
+    if request.container:
+        check_replaceable(dockerfile)
+    return worker_dir, output, dockerfile
+
+
+def _install(
+    requirements: RequirementLines,
+    scratch: str,
+    target: LambdaTarget,
+    say: Callable[[str], None],
+) -> tuple[list[ArchiveEntry], list[tuple[str, str]]]:
+    """Install the requirements under ``scratch``: the entries and (name, version) of each."""
+    if not requirements.named:
+        return [], []
+    listing = os.path.join(scratch, "requirements.txt")
+    with open(listing, "w", encoding="utf-8") as file:
+        file.write("\n".join(requirements.pip_lines) + "\n")
+    count = requirements.named
+    say(
+        f"installing {count} requirement{'s' if count != 1 else ''} with pip, as wheels for"
+        f" {target.describe()}"
+    )
+    site = os.path.join(scratch, "site")
+    install(listing, site, target)
+    return requirement_entries(site), installed_distributions(site)
 
 
 def _spellings(path: str) -> list[str]:
