@@ -40,13 +40,8 @@ from ._http import Headers
 from ._jobs import ReceivedFile
 from ._localmode import LocalJob, LocalMode
 from ._recording import RecordedRequest
-from ._runtime_api import (
-    MAX_RESPONSE_BYTES,
-    SHUTDOWN_STATUS,
-    RuntimeAPI,
-    RuntimeInitError,
-    RuntimeInvocation,
-)
+from ._runtime_api import RuntimeAPI
+from ._runtime_book import MAX_RESPONSE_BYTES, SHUTDOWN_STATUS, RuntimeInitError, RuntimeInvocation
 from ._runtime_process import RuntimeProcess, awslambdaric_missing, start_runtime_process
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ...testing import RuntimeAPI, RuntimeInvocation, awslambdaric_missing
+from ...testing._runtime_book import RESPONSE_TOO_LARGE
 from ...testing._runtime_process import RUNTIME_MODE_VARIABLES, link_runtime_packages
 from .._common import CommandError
 from .lambda_report import (
@@ -388,7 +389,7 @@ def lambda_error(body: object) -> dict[str, Any]:
     exception = str(error.get("errorType") or "")
     kind = {
         "Runtime.MarshalError": "marshal",
-        "Function.ResponseSizeTooLarge": "response_too_large",
+        RESPONSE_TOO_LARGE: "response_too_large",
     }.get(exception, "raised")
     out: dict[str, Any] = {
         "type": kind,
