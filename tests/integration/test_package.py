@@ -368,13 +368,22 @@ def test_needs_index_a_requirement_without_a_manylinux_wheel_is_named(
 
 def test_a_seekapi_line_is_met_by_the_bundled_copy_without_pip(tmp_path: Path) -> None:
     """``seekapi>=2`` needs no index: the bundled seekapi is the installed one, file for file."""
-    worker = make_worker(tmp_path / "w", {"requirements.txt": "# the SDK\nSeekAPI >= 2.0\n"})
+    lines = (
+        "# the SDK\nSeekAPI >= 2.0\n"
+        "seekapi[x] >= 2, < 3 ; python_version >= '3.10'  # a comment\n"
+        "SEEKAPI \\\n  ~= 2.0\n"
+    )
+    worker = make_worker(tmp_path / "w", {"requirements.txt": lines})
     proc = package(
         str(worker), "-o", "w.zip", "--json", cwd=tmp_path, env={**os.environ, **OFFLINE}
     )
     assert proc.returncode == 0, proc.stderr
     out = report(proc)
-    assert out["seekapi"]["meets"] == ["SeekAPI >= 2.0"]
+    assert out["seekapi"]["meets"] == [
+        "SeekAPI >= 2.0",
+        "seekapi[x] >= 2, < 3 ; python_version >= '3.10'",
+        "SEEKAPI   ~= 2.0",
+    ]
     assert out["requirements"] == []
     files = members(tmp_path / "w.zip")
     installed = Path(seekapi.__file__).parent

@@ -20,6 +20,8 @@ from .failure import PackageError
 _NAME = re.compile(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(\[[^\]]*\])?\s*(.*)")
 _SPECIFIER = re.compile(r"(~=|===|==|!=|<=|>=|<|>)\s*(\S+)")
 _RELEASE = re.compile(r"\d+(?:\.\d+)*")
+_PATH_OR_URL = re.compile(r"[./~\\]|[A-Za-z][A-Za-z0-9+.-]*://")
+"""A line that is a path or a URL, not a name (``./wheels/x.whl``, ``https://...``)."""
 _FILE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
 
 
@@ -61,8 +63,8 @@ def read_requirements(path: str) -> RequirementLines:
             pip_lines.append(_absolute_file_option(line, folder))
             named += line.split()[0] in ("-e", "--editable")
             continue
-        match = _NAME.fullmatch(line)
-        if match and "://" not in line and canonical_name(match.group(1)) == "seekapi":
+        match = None if _PATH_OR_URL.match(line) else _NAME.fullmatch(line)
+        if match and canonical_name(match.group(1)) == "seekapi":
             _check_bundled_meets(line, match.group(3))
             seekapi_lines.append(line)
             continue
