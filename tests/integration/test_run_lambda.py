@@ -83,6 +83,10 @@ WORKER = """
 
     def too_big(event, context):
         return {"blob": "x" * 7_000_000}
+
+
+    def exits(event, context):
+        os._exit(3)
 """
 
 REQUEST_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -242,10 +246,11 @@ def _check_json_failure_record(
 def test_a_zip_runs_with_nothing_but_what_it_holds_and_text_logs(
     worker_zip: Path, tmp_path: Path
 ) -> None:
-    """The zip's own seekapi is used, this Python's packages are out of reach, the logs
-    are Lambda's text lines, and REPORT gives Init Duration on the first invocation."""
+    """The zip's own seekapi is used (here against the emulator), this Python's packages
+    are out of reach, the logs are Lambda's text lines, and REPORT gives Init Duration on
+    the first invocation."""
     proc = seekapi_run(
-        "--lambda", str(worker_zip), "--input", "{}", "--invocations", "2",
+        "--lambda", str(worker_zip), "--input", "{}", "--invocations", "2", "--emulate",
         "--out", str(tmp_path / "out"),
         cwd=tmp_path,
         env={"AWS_LAMBDA_LOG_FORMAT": "Text", "AWS_LAMBDA_LOG_LEVEL": "INFO"},
@@ -268,6 +273,8 @@ def test_a_zip_runs_with_nothing_but_what_it_holds_and_text_logs(
     task_root = results[0]["env"]["LAMBDA_TASK_ROOT"]
     assert results[0]["seekapi_file"].startswith(task_root + os.sep)
     assert results[0]["venv_visible"] is False
+    assert results[0]["env"]["SEEKAPI_LOCAL_MODE"] is None
+    assert "(zip, awslambdaric, emulator)" in proc.stdout
     assert not os.path.exists(task_root)  # unpacked for the run, removed after it
     fetched = re.findall(
         rf"^\[INFO\]\t\d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{{3}}Z\t({REQUEST_ID})\tinput fetched",
@@ -359,6 +366,56 @@ def test_a_response_over_six_megabytes_is_refused_as_lambda_refuses_it(
         "exception": "Function.ResponseSizeTooLarge",
         "message": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
     }
+
+
+def test_a_runtime_that_exits_fails_the_invocation_as_lambda_says(
+    worker_dir: Path, tmp_path: Path
+) -> None:
+    """os._exit() in the handler: Runtime.ExitError, in Lambda's words."""
+    proc = seekapi_run(
+        "--lambda", f"{worker_dir}:exits", "--input", "{}", "--json",
+        "--out", str(tmp_path / "out"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    (call,) = summary(proc)["invocations"]
+    assert call["error"] == {
+        "type": "exited",
+        "exception": "Runtime.ExitError",
+        "message": "Runtime exited with error: exit status 3",
+    }
+    assert call["report"]["error_type"] == "Runtime.ExitError"
+
+
+def test_a_module_that_fails_to_import_is_an_init_failure(tmp_path: Path) -> None:
+    """The runtime's /init/error is reported as seekapi run reports an import failure."""
+    (tmp_path / "handler.py").write_text("import not_a_module_anywhere\n")
+    proc = seekapi_run("--lambda", str(tmp_path), "--input", "{}", "--json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    out = summary(proc)
+    assert out["error"]["type"] == "init"
+    assert out["error"]["exception"] == "Runtime.ImportModuleError"
+    assert "not_a_module_anywhere" in out["error"]["message"]
+    assert out["error"]["init_duration_ms"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["handler.py", "--invocations", "2"], "--invocations needs --lambda"),
+        (["handler.py", "--memory", "256"], "--memory needs --lambda"),
+        (["--lambda", ".", "--memory", "64"], "must be between 128 and 10240"),
+        (["--lambda", "nowhere/"], "no such file or folder"),
+    ],
+)
+def test_lambda_options_are_checked_before_anything_runs(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    """Wrong --lambda options are usage errors (exit 2)."""
+    (tmp_path / "handler.py").write_text("def handler(event, context):\n    return 1\n")
+    proc = seekapi_run(*args, "--input", "{}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert message in proc.stderr
 
 
 def test_a_folder_without_the_handler_module_is_a_usage_error(tmp_path: Path) -> None:

@@ -218,9 +218,9 @@ class _Driver:
         before = artifact_sizes(plan.local_job_dir())
         self.log.start(request_id, self.setup.function.version)
         invocation = self.api.invoke(job.event, timeout_s=plan.timeout, request_id=request_id)
-        call = self._wait(self.sandbox, invocation, init_ms)
+        pending = _Pending(invocation, plan.job_uuid, time.monotonic(), init_ms)
+        call = self._wait(self.sandbox, pending)
         self.answered_at = invocation.responded_at_monotonic
-        call.job_uuid = plan.job_uuid
         self.log.end(call, plan.timeout)
         call.outcome = read_outcome(plan, job, before)
         if not self.json_mode:
@@ -295,72 +295,71 @@ class _Driver:
         error = {"exception": exception, "message": message, "traceback": trace}
         return Ran(handler=self.setup.display, init_ms=ms, init_error=error)
 
-    def _wait(
-        self, sandbox: RuntimeSandbox, invocation: RuntimeInvocation, init_ms: float | None
-    ) -> LambdaCall:
+    def _wait(self, sandbox: RuntimeSandbox, pending: _Pending) -> LambdaCall:
         """Wait for the runtime's answer within the timeout and the memory size."""
-        queued = time.monotonic()
+        invocation = pending.invocation
         timeout = self.plan.timeout
         while not invocation.wait_done(_TICK_S):
             if self._watch(sandbox):
-                return self._exited(invocation, queued, init_ms, _OUT_OF_MEMORY, "signal: killed")
+                return self._exited(pending, _OUT_OF_MEMORY, "signal: killed")
             if sandbox.poll() is not None:
                 if invocation.wait_done(0.1):  # answered just before it ended
                     break
-                words = sandbox.exit_words()
-                return self._exited(invocation, queued, init_ms, _EXIT_ERROR, words)
-            began = invocation.delivered_at_monotonic or queued
+                return self._exited(pending, _EXIT_ERROR, sandbox.exit_words())
+            began = invocation.delivered_at_monotonic or pending.queued
             if time.monotonic() - began >= timeout:
                 self._watch(sandbox)
                 sandbox.kill()
-                return LambdaCall(
-                    job_uuid="",
-                    request_id=invocation.request_id,
-                    report=self._report(invocation, queued, init_ms, status="timeout"),
+                return self._call(
+                    pending,
+                    self._report(pending, status="timeout"),
                     error={"type": "timeout", "message": timed_out(timeout)},
                 )
         # A response that came in a breath before the watch saw the memory go over: the
         # control group of a Lambda would have killed the process before it was sent.
         if sandbox.poll() is None and self._watch(sandbox):
-            return self._exited(invocation, queued, init_ms, _OUT_OF_MEMORY, "signal: killed")
-        return self._answered(invocation, init_ms)
+            return self._exited(pending, _OUT_OF_MEMORY, "signal: killed")
+        return self._answered(pending)
 
     def _report(
-        self,
-        invocation: RuntimeInvocation,
-        queued: float,
-        init_ms: float | None,
-        *,
-        status: str | None = None,
-        error_type: str | None = None,
+        self, pending: _Pending, *, status: str | None = None, error_type: str | None = None
     ) -> LambdaReport:
+        invocation = pending.invocation
         duration = invocation.duration_s
         if duration is None:
-            duration = time.monotonic() - (invocation.delivered_at_monotonic or queued)
+            duration = time.monotonic() - (invocation.delivered_at_monotonic or pending.queued)
         return LambdaReport(
             request_id=invocation.request_id,
             duration_ms=duration * 1000,
             memory_size_mb=self.limit_mb,
             max_memory_used_mb=self.peak_mb,
-            init_ms=init_ms,
+            init_ms=pending.init_ms,
             status=status,
             error_type=error_type,
         )
 
-    def _exited(
+    def _call(
         self,
-        invocation: RuntimeInvocation,
-        queued: float,
-        init_ms: float | None,
-        error_type: str,
-        words: str,
+        pending: _Pending,
+        report: LambdaReport,
+        *,
+        returned: Any = None,
+        error: dict[str, Any] | None = None,
     ) -> LambdaCall:
+        return LambdaCall(
+            job_uuid=pending.job_uuid,
+            request_id=pending.invocation.request_id,
+            report=report,
+            returned=returned,
+            error=error,
+        )
+
+    def _exited(self, pending: _Pending, error_type: str, words: str) -> LambdaCall:
         if self.sandbox is not None:
             self.sandbox.kill()
-        return LambdaCall(
-            job_uuid="",
-            request_id=invocation.request_id,
-            report=self._report(invocation, queued, init_ms, status="error", error_type=error_type),
+        return self._call(
+            pending,
+            self._report(pending, status="error", error_type=error_type),
             error={
                 "type": "exited",
                 "exception": error_type,
@@ -368,19 +367,26 @@ class _Driver:
             },
         )
 
-    def _answered(self, invocation: RuntimeInvocation, init_ms: float | None) -> LambdaCall:
-        call = LambdaCall(
-            job_uuid="",
-            request_id=invocation.request_id,
-            report=self._report(invocation, time.monotonic(), init_ms),
-        )
-        if invocation.outcome == "response":
-            call.returned = invocation.response
-            if invocation.response is None and invocation.body not in (None, b"null"):
-                call.returned = (invocation.body or b"").decode("utf-8", errors="replace")
-            return call
-        call.error = lambda_error(invocation.error)
-        return call
+    def _answered(self, pending: _Pending) -> LambdaCall:
+        invocation = pending.invocation
+        report = self._report(pending)
+        if invocation.outcome != "response":
+            return self._call(pending, report, error=lambda_error(invocation.error))
+        returned = invocation.response
+        if returned is None and invocation.body not in (None, b"null"):
+            # Not JSON (a handler returning bytes): shown as the runtime sent it.
+            returned = (invocation.body or b"").decode("utf-8", errors="replace")
+        return self._call(pending, report, returned=returned)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """An invocation handed to the runtime, and what its report needs."""
+
+    invocation: RuntimeInvocation
+    job_uuid: str
+    queued: float
+    init_ms: float | None
 
 
 def lambda_error(body: object) -> dict[str, Any]:
