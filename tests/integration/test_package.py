@@ -653,3 +653,27 @@ def test_package_help_and_usage_errors(capsys: pytest.CaptureFixture[str], tmp_p
     assert main(["package", "--arch", "sparc"]) == 2
     assert main(["package", "--python", "3.9"]) == 2
     assert main(["package", "--max-zipped-mb", "0"]) == 2
+
+
+def test_each_runtime_accepts_the_manylinux_tags_of_its_glibc() -> None:
+    """3.10 and 3.11 run on Amazon Linux 2 (glibc 2.26), 3.12 and 3.13 on 2023 (2.34):
+    pip is offered each manylinux tag up to that glibc and its older names, no newer."""
+    from seekapi._cli.package.pip import pip_command
+    from seekapi._cli.package.target import LambdaTarget
+
+    for python, newest in (("3.10", 26), ("3.11", 26), ("3.12", 34), ("3.13", 34)):
+        for arch, machine, oldest in (("x86_64", "x86_64", 5), ("arm64", "aarch64", 17)):
+            target = LambdaTarget(python, arch)
+            command = pip_command("r.txt", "site", target)
+            offered = [arg.split("=", 1)[1] for arg in command if arg.startswith("--platform=")]
+            expected = [f"manylinux_2_{m}_{machine}" for m in range(newest, oldest - 1, -1)]
+            legacy = (
+                ["manylinux2014", "manylinux2010", "manylinux1"]
+                if oldest == 5
+                else ["manylinux2014"]
+            )
+            assert offered == expected + [f"{name}_{machine}" for name in legacy]
+            assert command[command.index("--python-version") + 1] == python
+            assert command[command.index("--abi") + 1] == "cp" + python.replace(".", "")
+            assert "--only-binary=:all:" in command
+            assert command[command.index("--implementation") + 1] == "cp"
