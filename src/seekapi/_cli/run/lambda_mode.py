@@ -19,6 +19,7 @@ import shutil
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +155,7 @@ def _setup(plan: Plan, backend: Backend, scratch: str, log_level: str | None) ->
     )
 
 
-def lambda_log_level(given: str | None, environ: dict[str, str] | os._Environ[str]) -> str | None:
+def lambda_log_level(given: str | None, environ: Mapping[str, str]) -> str | None:
     """``AWS_LAMBDA_LOG_LEVEL`` for the runtime: ``--log-level`` when given, else the one
     set already, else ``INFO`` under the JSON format (Lambda's default for it), else
     none (the runtime's root logger then stays at ``WARNING``, as in Lambda)."""

@@ -64,10 +64,6 @@ class RuntimeSandbox:
         self.streams.relay(self.process)
         self.killed = False
 
-    @property
-    def returncode(self) -> int | None:
-        return self.process.returncode
-
     def poll(self) -> int | None:
         """The exit status once the process has ended, else ``None``."""
         return self.process.poll()
@@ -81,13 +77,6 @@ class RuntimeSandbox:
         self.killed = True
         end_process(self.process)
         self.streams.finish()
-
-    def stop(self, grace_s: float = 0.0) -> int:
-        """Give the process ``grace_s`` seconds to end, then kill it; its exit status."""
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(grace_s)
-        self.kill()
-        return self.process.returncode if self.process.returncode is not None else -9
 
     def exit_words(self) -> str:
         """How the process ended, as Lambda words it: ``exit status 1``, ``signal: killed``."""
