@@ -25,10 +25,13 @@ from .contents import ArchiveEntry
 from .failure import PackageError
 from .target import MIB
 
+Timestamp = tuple[int, int, int, int, int, int]
+"""A zip entry's time: year, month, day, hour, minute, second."""
+
 CHUNK = 1024 * 1024
-EARLIEST: tuple[int, int, int, int, int, int] = (1980, 1, 1, 0, 0, 0)
+EARLIEST: Timestamp = (1980, 1, 1, 0, 0, 0)
 """The earliest time a zip can hold, and the timestamp when ``SOURCE_DATE_EPOCH`` is unset."""
-_LATEST: tuple[int, int, int, int, int, int] = (2107, 12, 31, 23, 59, 58)
+_LATEST: Timestamp = (2107, 12, 31, 23, 59, 58)
 _ZIP64_FROM = 0x7FFFFFFF
 
 
@@ -40,9 +43,6 @@ class ArchiveStats(NamedTuple):
     zipped_bytes: int
     holding_paths: dict[str, list[str]]
     """For each path searched for, the zip's files that hold it."""
-
-
-Timestamp = tuple[int, int, int, int, int, int]
 
 
 def fixed_timestamp(environ: Mapping[str, str]) -> Timestamp:
@@ -90,8 +90,8 @@ def write_zip(
     bytes, or when its files add up to more than ``max_unzipped`` (with the figures).
     """
     refused = [path for path in refused if path]
-    needles = [path.encode() for path in dict.fromkeys([*refused, *noted]) if path]
-    holding: dict[str, list[str]] = {needle.decode(): [] for needle in needles}
+    needles = [os.fsencode(path) for path in dict.fromkeys([*refused, *noted]) if path]
+    holding: dict[str, list[str]] = {os.fsdecode(needle): [] for needle in needles}
     folder = os.path.dirname(os.path.abspath(destination))
     handle, temporary = tempfile.mkstemp(
         prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=folder
@@ -114,7 +114,7 @@ def write_zip(
                     size, found = _stream(archive, info, entry.source, needles)
                     unzipped += size
                 for needle in found:
-                    holding[needle.decode()].append(entry.name)
+                    holding[os.fsdecode(needle)].append(entry.name)
                 if unzipped > max_unzipped:
                     break  # over already: the figures below say so
         zipped = os.path.getsize(temporary)
