@@ -399,6 +399,19 @@ def test_a_module_that_fails_to_import_is_an_init_failure(tmp_path: Path) -> Non
     assert out["error"]["init_duration_ms"] > 0
 
 
+def test_an_init_phase_near_lambdas_limit_is_warned_about(tmp_path: Path) -> None:
+    """An import that takes over 8 s of the 10 s Lambda allows: a warning, and the figure."""
+    (tmp_path / "handler.py").write_text(
+        "import time\ntime.sleep(8.2)\n\ndef handler(event, context):\n    return {'ok': True}\n"
+    )
+    proc = seekapi_run("--lambda", str(tmp_path), "--input", "{}", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (call,) = summary(proc)["invocations"]
+    assert call["report"]["init_duration_ms"] >= 8200
+    assert "warning: the init phase took 8." in proc.stderr
+    assert "Lambda stops one that takes 10 s" in proc.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
