@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from typing import Any, Literal, NoReturn, TypeVar
 
     from ._deadline import Deadline
-    from ._map import MapOutcome
+    from ._map import MapPlan
+    from ._map_outcome import MapOutcome
 
     T = TypeVar("T")
     R = TypeVar("R")
@@ -300,7 +301,7 @@ class Job(JobState):
         self._raise_after_map(outcome, raised)
         return outcome
 
-    def _map_plan(self, items: list[Any], *, name: str, key: Any, **options: Any) -> Any:
+    def _map_plan(self, items: list[Any], *, name: str, key: Any, **options: Any) -> MapPlan:
         from ._map import MapPlan
 
         if not isinstance(name, str) or not name.strip():

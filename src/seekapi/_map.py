@@ -19,7 +19,8 @@ The rules (docs/pay-per-event.md tells them to worker authors):
 
 Plain functions run in threads (:func:`map_in_threads`), each thread in a copy of the
 caller's context so that ``current_job()`` works in it; ``async def`` functions run as
-tasks of the caller's event loop (:func:`map_in_tasks`).
+tasks of the caller's event loop (:func:`map_in_tasks`). What a map gives back,
+:class:`MapOutcome`, lives in :mod:`seekapi._map_outcome`.
 """
 
 from __future__ import annotations
@@ -28,19 +29,14 @@ import _thread
 import time
 from contextvars import copy_context
 
+from ._map_outcome import ItemFailure, MapOutcome
 from .errors import JobClosedError, UsageError
 
 # typing costs milliseconds to import; mypy honours a module-level TYPE_CHECKING.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
-    from typing import Any, Generic, Literal, Protocol, TypeVar
-
-    T = TypeVar("T")
-    R = TypeVar("R")
-
-    class _Generic(Generic[R]):
-        """``MapOutcome[R]`` for the type checker."""
+    from typing import Any, Literal, Protocol
 
     class MapHost(Protocol):
         """What a map needs of the job it runs in (:class:`seekapi.Job` has it all)."""
@@ -78,20 +74,11 @@ if TYPE_CHECKING:
         ) -> dict[str, Any]: ...
 
     OnError = Literal["keep", "raise"]
-else:
-    R = None
-
-    class _Generic:
-        # No typing at run time (cold start): MapOutcome[int] is MapOutcome itself.
-        __slots__ = ()
-
-        def __class_getitem__(cls, item: object) -> type:
-            return cls
 
 
 RECENT = 32
 """The deadline estimate is the longest of this many last finished items."""
-_MESSAGE_CHARS = 300
+_MESSAGE_CHARS = 300  # an item failure's message is cut there
 _CO_COROUTINE = 0x0080  # the code flag of an async def function
 _WAIT_SLICE = 0.25  # the waiting thread wakes this often (interruption, progress)
 
@@ -101,144 +88,6 @@ STOPPED_STOP = "stop"
 STOPPED_ERROR = "error"
 STOPPED_CHARGE = "charge"
 STOPPED_INTERRUPTED = "interrupted"
-
-
-class ItemFailure:
-    """An item whose function raised (``stage="item"``) or whose charge failed
-    (``stage="charge"``): its input index, the exception's type name and its message,
-    with the job's secrets and the backend's address masked and cut to 300 characters.
-
-    An item whose charge failed was not delivered, but may have been billed (the
-    backend may have recorded a charge whose answer was lost); its key makes a re-run
-    of the job bill it at most once.
-    """
-
-    __slots__ = ("error", "index", "message", "stage")
-
-    def __init__(self, index: int, error: str, message: str, stage: str = "item") -> None:
-        self.index = index
-        self.error = error
-        self.message = message
-        self.stage = stage
-
-    def __repr__(self) -> str:
-        return f"ItemFailure(index={self.index}, error={self.error!r}, stage={self.stage!r})"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, ItemFailure) and self.to_json() == other.to_json()
-
-    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value
-
-    def to_json(self) -> dict[str, Any]:
-        """``{"index", "error", "message", "stage"}``."""
-        return {
-            "index": self.index,
-            "error": self.error,
-            "message": self.message,
-            "stage": self.stage,
-        }
-
-
-class MapOutcome(_Generic[R]):
-    """What :meth:`seekapi.Job.map` did.
-
-    - ``results``: the results of the delivered items, in input order; ``indices``: the
-      input index of each (``results[k]`` is item ``indices[k]``'s). An item is
-      delivered if and only if it was billed (with ``charge=0``: if it succeeded).
-    - ``failed``: :class:`ItemFailure` for each item that raised or whose charge failed.
-    - ``dropped``: indices of items that finished after the map stopped billing (the
-      limit was reached, an item called ``job.stop()``, or one failed with
-      ``on_error="raise"``): neither billed nor delivered.
-    - ``not_started``: how many items never started; they are the last ones of the input
-      (``range(total - not_started, total)``). ``stopped`` says why: ``"limit"``,
-      ``"deadline"``, ``"stop"`` (an item called ``job.stop()``), ``"error"``
-      (``on_error="raise"``), ``"charge"`` (a charge failed); ``None`` when every item
-      started.
-    - ``units``: units charged for the delivered items (a key billed by an earlier run
-      of the job counts, though the platform bills it once).
-    - ``overshoot``: delivered items billed after the spending limit was reached, at
-      most ``concurrency - 1``; ``limit_reached``: a charge of the map answered it.
-    - ``total``: how many items were given.
-
-    :meth:`to_json` gives it as a JSON object, ready to be the job's result or part of it.
-    """
-
-    __slots__ = (
-        "dropped",
-        "failed",
-        "in_flight",
-        "indices",
-        "limit_reached",
-        "not_started",
-        "overshoot",
-        "results",
-        "stopped",
-        "total",
-        "units",
-    )
-
-    def __init__(
-        self,
-        *,
-        results: list[R],
-        indices: list[int],
-        failed: list[ItemFailure],
-        dropped: list[int],
-        not_started: int,
-        stopped: str | None,
-        units: int,
-        overshoot: int,
-        limit_reached: bool,
-        total: int,
-        in_flight: int = 0,
-    ) -> None:
-        self.results = results
-        self.indices = indices
-        self.failed = failed
-        self.dropped = dropped
-        self.not_started = not_started
-        self.stopped = stopped
-        self.units = units
-        self.overshoot = overshoot
-        self.limit_reached = limit_reached
-        self.total = total
-        self.in_flight = in_flight
-        """Items still running (non-zero only in a progress snapshot)."""
-
-    @property
-    def delivered(self) -> int:
-        """How many items were delivered (``len(results)``)."""
-        return len(self.results)
-
-    @property
-    def complete(self) -> bool:
-        """True when every item was delivered."""
-        return len(self.results) == self.total
-
-    def __repr__(self) -> str:
-        return (
-            f"<MapOutcome {len(self.results)}/{self.total} delivered, {len(self.failed)} failed,"
-            f" {self.units} units, stopped={self.stopped!r}>"
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON object: ``results``, ``indices``, ``failed`` (objects), ``dropped``,
-        ``not_started``, ``stopped``, ``units``, ``overshoot``, ``limit_reached``,
-        ``total``, ``in_flight``. The results are put in as they are; pushing it encodes
-        them with seekapi's JSON rules (docs/json.md)."""
-        return {
-            "results": list(self.results),
-            "indices": list(self.indices),
-            "failed": [failure.to_json() for failure in self.failed],
-            "dropped": list(self.dropped),
-            "not_started": self.not_started,
-            "stopped": self.stopped,
-            "units": self.units,
-            "overshoot": self.overshoot,
-            "limit_reached": self.limit_reached,
-            "total": self.total,
-            "in_flight": self.in_flight,
-        }
 
 
 def is_coroutine_function(fn: object) -> bool:
@@ -553,7 +402,8 @@ class _Progress:
         return self.every is not None or self.seconds is not None
 
     def wait(self) -> float:
-        """How long the waiting side may sleep before it looks again."""
+        """How long the waiting side may sleep before it looks again (also when no
+        snapshots are asked for: the wait must stay interruptible)."""
         if self.seconds is None:
             return _WAIT_SLICE
         due = self.pushed_at + self.seconds - self.tally.clock()
@@ -600,50 +450,15 @@ def map_in_threads(
     deadline) stops the map, billing included, and propagates at once: threads still
     running an item finish it without charging.
     """
-    import threading
-
     tally = _MapTally(host, plan)
     progress = _Progress(tally)
-    wake = threading.Condition(threading.Lock())
-    running = [0]
-
-    def work() -> None:
-        try:
-            _thread_items(tally, fn)
-        finally:
-            with wake:
-                running[0] -= 1
-                wake.notify_all()
-
-    def notify() -> None:
-        with wake:
-            wake.notify_all()
-
+    crew = _Crew()
     if progress.enabled:
-        tally.on_change = notify  # the waiting thread pushes snapshots as items finish
-    threads = min(plan.concurrency, tally.total)
+        tally.on_change = crew.notify  # the waiting thread pushes snapshots as items finish
     try:
-        for _ in range(threads):
-            # One copy of the caller's context per thread (a context is entered by one
-            # thread at a time): current_job() and the job's deadline work in fn.
-            context = copy_context()
-            thread = threading.Thread(
-                target=context.run, args=(work,), name="seekapi-map", daemon=True
-            )
-            with wake:
-                running[0] += 1
-            try:
-                thread.start()
-            except BaseException:
-                with wake:
-                    running[0] -= 1
-                raise
-        while True:
-            with wake:
-                if running[0] == 0:
-                    break
-                wake.wait(progress.wait() if progress.enabled else _WAIT_SLICE)
-            if progress.enabled and running[0] and progress.due():
+        crew.start(min(plan.concurrency, tally.total), lambda: _thread_items(tally, fn))
+        while crew.wait(progress.wait()):
+            if progress.due():
                 try:
                     host.push_data(progress.snapshot())
                 except Exception as exc:  # noqa: BLE001 - snapshots are best effort
@@ -653,6 +468,56 @@ def map_in_threads(
         tally.stop(STOPPED_INTERRUPTED, billing=False)
         raise
     return tally.outcome(), tally.raised
+
+
+class _Crew:
+    """A map's threads, and the condition the calling thread waits on."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._thread = threading.Thread
+        self._wake = threading.Condition(threading.Lock())
+        self._running = 0
+
+    def start(self, count: int, target: Callable[[], None]) -> None:
+        for number in range(count):
+            # One copy of the caller's context per thread (a context is entered by one
+            # thread at a time): current_job() and the job's deadline work in fn.
+            context = copy_context()
+            thread = self._thread(
+                target=context.run,
+                args=(self._serve, target),
+                name=f"seekapi-map-{number}",
+                daemon=True,  # an item that never returns must not hold the process
+            )
+            with self._wake:
+                self._running += 1
+            try:
+                thread.start()
+            except BaseException:
+                with self._wake:
+                    self._running -= 1
+                raise
+
+    def _serve(self, target: Callable[[], None]) -> None:
+        try:
+            target()
+        finally:
+            with self._wake:
+                self._running -= 1
+                self._wake.notify_all()
+
+    def notify(self) -> None:
+        with self._wake:
+            self._wake.notify_all()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a change; True while threads are still running."""
+        with self._wake:
+            if self._running:
+                self._wake.wait(seconds)
+            return self._running > 0
 
 
 def _thread_items(tally: _MapTally, fn: Callable[[Any], Any]) -> None:
@@ -749,41 +614,20 @@ async def map_in_tasks(
 
     tally = _MapTally(host, plan)
     progress = _Progress(tally)
-
-    async def work() -> None:
-        while True:
-            index = tally.take()
-            if index is None:
-                return
-            started = tally.clock()
-            try:
-                value = await fn(plan.items[index])
-            except Exception as exc:  # noqa: BLE001 - kept in the outcome
-                tally.failure(index, exc, started, "item")
-                _changed(tally)
-                continue
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-                tally.ended(index, exc)
-                _changed(tally)
-                return
-            await _bill_async(tally, index, value, started)
-            _changed(tally)
-
     changed = asyncio.Event()
     if progress.enabled:
         tally.on_change = changed.set  # tasks run on this loop's thread
-    tasks = [asyncio.ensure_future(work()) for _ in range(min(plan.concurrency, tally.total))]
+    count = min(plan.concurrency, tally.total)
+    tasks = [asyncio.ensure_future(_task_items(tally, fn)) for _ in range(count)]
     try:
-        if not progress.enabled:
+        if tasks and not progress.enabled:
             await asyncio.wait(tasks)
         pending: set[asyncio.Future[Any]] = {task for task in tasks if not task.done()}
         while pending:
             woken = asyncio.ensure_future(changed.wait())
             try:
                 await asyncio.wait(
-                    {*pending, woken},
-                    timeout=progress.wait(),
-                    return_when=asyncio.FIRST_COMPLETED,
+                    {*pending, woken}, timeout=progress.wait(), return_when=asyncio.FIRST_COMPLETED
                 )
             finally:
                 woken.cancel()
@@ -800,6 +644,26 @@ async def map_in_tasks(
             task.cancel()
         raise
     return tally.outcome(), tally.raised
+
+
+async def _task_items(tally: _MapTally, fn: Callable[[Any], Awaitable[Any]]) -> None:
+    while True:
+        index = tally.take()
+        if index is None:
+            return
+        started = tally.clock()
+        try:
+            value = await fn(tally.plan.items[index])
+        except Exception as exc:  # noqa: BLE001 - kept in the outcome
+            tally.failure(index, exc, started, "item")
+            _changed(tally)
+            continue
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            tally.ended(index, exc)
+            _changed(tally)
+            return
+        await _bill_async(tally, index, value, started)
+        _changed(tally)
 
 
 async def _bill_async(tally: _MapTally, index: int, value: Any, started: float) -> None:

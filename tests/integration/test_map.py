@@ -193,10 +193,14 @@ def test_an_item_finishing_after_the_limit_is_neither_billed_nor_delivered(
     later and is dropped: no charge is sent after the limit was reported."""
     job = configured.create_job({}, charge_limit=1)
     captured: list[Any] = []
+    second_started = threading.Event()
 
     def work(data: Any) -> Any:
         def item(x: int) -> int:
-            if x == 1:
+            if x == 0:
+                assert second_started.wait(5)  # both run when item 0 is charged
+            else:
+                second_started.set()
                 time.sleep(0.5)
             return x
 
@@ -309,6 +313,7 @@ def test_current_job_works_inside_fn_in_every_thread(configured: Backend) -> Non
             with lock:
                 seen.append((current.job_uuid, str(threading.get_ident())))
             current.charge(f"{current.job_uuid}:extra:{x}")
+            time.sleep(0.02)  # so that every thread takes items
             return x
 
         return seekapi.current_job().map(item, range(12), concurrency=4, charge=0).to_json()
@@ -419,30 +424,29 @@ def test_the_outcome_encodes_with_the_json_rules(configured: Backend) -> None:
 
 
 def test_progress_snapshots_never_arrive_out_of_order(configured: Backend) -> None:
-    """Snapshots every 3 items, pushes delayed by the backend: each push holds at least
-    as much as the one before, and the final result is the last push."""
+    """A snapshot after every item from eight threads, each push delayed by the backend
+    (so later ones queue up behind it): each push holds at least as much as the one
+    before, and the final result is the last push."""
     job = configured.create_job({})
-    configured.inject(
-        Fault("delay", seconds=0.15, count=4, path=f"/v1/internal/jobs/{job.job_uuid}/push")
-    )
+    path = f"/v1/internal/jobs/{job.job_uuid}/push"
+    configured.inject(Fault("delay", seconds=0.04, count=1000, path=path))
 
     def work(data: Any) -> Any:
         def item(x: int) -> int:
-            time.sleep(0.02)
+            time.sleep(0.01 * (x % 5))
             return x
 
-        outcome = seekapi.current_job().map(item, range(40), concurrency=4, progress_every=3)
+        outcome = seekapi.current_job().map(item, range(80), concurrency=8, progress_every=1)
         return {"final": True, **outcome.to_json()}
 
     assert _run(job, work)["ok"] is True
     pushes = [p["data"] for p in job.pushes]
     assert len(pushes) >= 3
     assert pushes[-1]["final"] is True
-    assert len(pushes[-1]["results"]) == 40
+    assert len(pushes[-1]["results"]) == 80
     done = [len(p["results"]) + len(p["failed"]) for p in pushes]
     assert done == sorted(done)
     assert all("final" not in p for p in pushes[:-1])
-    assert all(p["in_flight"] >= 0 for p in pushes)
 
 
 def test_progress_every_few_seconds(configured: Backend) -> None:
@@ -556,3 +560,72 @@ def test_wrong_arguments_are_refused_before_anything_runs(
     assert _run(job, work)["ok"] is True
     assert job.result == {"called": 0}
     assert job.charges == []
+
+
+def test_no_items_is_an_empty_outcome(configured: Backend) -> None:
+    """An empty input: nothing runs, nothing is billed, in threads and in tasks."""
+    job = configured.create_job({})
+
+    async def work(data: Any) -> Any:
+        current = seekapi.current_job()
+        nothing: list[int] = []
+        in_tasks = await current.map_async(_double, nothing, progress_every=1)
+        in_threads = await asyncio.to_thread(lambda: current.map(abs, nothing, name="threads"))
+        return {"tasks": in_tasks.to_json(), "threads": in_threads.to_json()}
+
+    assert _run(job, work)["ok"] is True
+    for outcome in job.result.values():
+        assert (outcome["results"], outcome["total"], outcome["stopped"]) == ([], 0, None)
+    assert job.charges == []
+
+
+async def _double(x: int) -> int:
+    await asyncio.sleep(0.02 + 0.02 * (x % 3))
+    if x % 5 == 4:
+        raise ValueError(f"item {x} refused")
+    return 2 * x
+
+
+def test_map_async_keeps_failures_and_pushes_ordered_snapshots(configured: Backend) -> None:
+    """Tasks: failing items are kept and not billed, snapshots grow in order, the final
+    result is pushed last."""
+    job = configured.create_job({})
+    path = f"/v1/internal/jobs/{job.job_uuid}/push"
+    configured.inject(Fault("delay", seconds=0.04, count=1000, path=path))
+
+    async def work(data: Any) -> Any:
+        outcome = await seekapi.current_job().map_async(
+            _double, range(30), concurrency=8, progress_every=1
+        )
+        return {"final": True, **outcome.to_json()}
+
+    assert _run(job, work)["ok"] is True
+    result = job.result
+    assert [f["index"] for f in result["failed"]] == [4, 9, 14, 19, 24, 29]
+    assert result["results"] == [2 * x for x in range(30) if x % 5 != 4]
+    assert job.metered_event_count == 24
+    pushes = [p["data"] for p in job.pushes]
+    assert len(pushes) >= 3
+    assert pushes[-1].get("final") is True
+    done = [len(p["results"]) + len(p["failed"]) for p in pushes]
+    assert done == sorted(done)
+
+
+def test_job_stop_inside_an_async_item_ends_the_job(configured: Backend) -> None:
+    """job.stop(result) in a task: the map ends and the job succeeds with that result."""
+    job = configured.create_job({})
+
+    async def work(data: Any) -> Any:
+        async def item(x: int) -> int:
+            if x == 3:
+                seekapi.current_job().stop({"stopped_at": x})
+            return x
+
+        await seekapi.current_job().map_async(item, range(20), concurrency=1)
+        return {"never": "reached"}
+
+    out = _run(job, work)
+    assert out["ok"] is True
+    assert out["stopped"] == "stopped"
+    assert job.result == {"stopped_at": 3}
+    assert job.metered_event_count == 3

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from seekapi._map import ItemFailure, MapOutcome, is_coroutine_function
+from seekapi._map import is_coroutine_function
+from seekapi._map_outcome import ItemFailure, MapOutcome
 
 
 def _outcome() -> MapOutcome[int]:
@@ -76,7 +77,7 @@ def test_coroutine_functions_are_told_apart() -> None:
 def test_the_map_module_loads_neither_typing_nor_asyncio() -> None:
     """job.map's first use costs little: no typing, asyncio or concurrent.futures."""
     code = (
-        "import sys, seekapi._map, seekapi._async_calls\n"
+        "import sys, seekapi._map, seekapi._map_outcome, seekapi._async_calls\n"
         "print(sorted(m for m in ('typing', 'asyncio', 'concurrent.futures') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
