@@ -404,10 +404,13 @@ class _Progress:
     def wait(self) -> float:
         """How long the waiting side may sleep before it looks again (also when no
         snapshots are asked for: the wait must stay interruptible)."""
-        if self.seconds is None:
-            return _WAIT_SLICE
-        due = self.pushed_at + self.seconds - self.tally.clock()
-        return max(0.0, min(_WAIT_SLICE, due))
+        due = (
+            _WAIT_SLICE
+            if self.seconds is None
+            else self.pushed_at + self.seconds - self.tally.clock()
+        )
+        # Past due with nothing new: the next finished item wakes the waiter anyway.
+        return _WAIT_SLICE if due <= 0 else min(_WAIT_SLICE, due)
 
     def due(self) -> bool:
         changes = self.tally.changes

@@ -629,3 +629,21 @@ def test_job_stop_inside_an_async_item_ends_the_job(configured: Backend) -> None
     assert out["stopped"] == "stopped"
     assert job.result == {"stopped_at": 3}
     assert job.metered_event_count == 3
+
+
+def test_waiting_for_slow_items_costs_no_cpu(configured: Backend) -> None:
+    """progress_seconds shorter than an item: the waiting thread sleeps between items
+    instead of spinning (its CPU time stays far below the wall time)."""
+    job = configured.create_job({})
+    used: list[float] = []
+
+    def work(data: Any) -> Any:
+        began = time.thread_time()
+        seekapi.current_job().map(
+            lambda x: time.sleep(0.8), range(2), concurrency=2, progress_seconds=0.05
+        )
+        used.append(time.thread_time() - began)
+        return {"done": True}
+
+    assert _run(job, work)["ok"] is True
+    assert used[0] < 0.2
