@@ -23,6 +23,7 @@ ENV_LOCAL_FIXTURES = "SEEKAPI_LOCAL_FIXTURES"
 ENV_MAX_INPUT_BYTES = "SEEKAPI_MAX_INPUT_BYTES"
 # Set by Lambda (its advanced logging controls): Text or JSON.
 ENV_LOG_FORMAT = "AWS_LAMBDA_LOG_FORMAT"
+ENV_LOG_LEVEL = "AWS_LAMBDA_LOG_LEVEL"
 
 LOCAL_DEFAULT_DIRNAME = ".seekapi-local"
 # Placeholders that create_context() fills in local mode so that calls do not no-op.

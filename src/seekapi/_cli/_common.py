@@ -10,8 +10,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from .._settings import ENV_LOG_LEVEL
 from .logformat import (
-    ENV_LOG_LEVEL,
     RequestIdFilter,
     formatter_for,
     level_name,

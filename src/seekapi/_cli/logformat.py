@@ -22,9 +22,6 @@ from collections.abc import Mapping
 
 from .._settings import ENV_LOG_FORMAT
 
-ENV_LOG_LEVEL = "AWS_LAMBDA_LOG_LEVEL"
-"""Lambda's application log level, the lowest level of the records a function writes."""
-
 _LEVEL_NAMES = {
     "TRACE": "DEBUG",
     "DEBUG": "DEBUG",

@@ -492,7 +492,9 @@ def problem_lines(returned: object) -> list[str]:
     """A refused input's or result's problems, one line each, from a failure's
     ``error.details`` (``INVALID_INPUT``, ``INVALID_OUTPUT``); none for other returns."""
     error = returned.get("error") if isinstance(returned, Mapping) else None
-    details = error.get("details") if isinstance(error, Mapping) else None
+    if not isinstance(error, Mapping):
+        return []
+    details = error.get("details")
     if not isinstance(details, list) or not details:
         return []
     output = error.get("stage") == "output"
