@@ -130,6 +130,13 @@ def _rows(samples: dict[str, list[dict[str, Any]]], plan: MapPlan) -> list[MapRo
     speed_up = statistics.median(
         q["wall"] / m["wall"] for m, q in zip(samples["io_map"], samples["io_seq"], strict=True)
     )
+    cpu_ratio = statistics.median(
+        m["cpu"] / p["cpu"] for m, p in zip(samples["map"], samples["pool"], strict=True)
+    )
+
+    def cpu_per_item(name: str) -> float:
+        return float(statistics.median(s["cpu"] / s["n"] * 1e6 for s in samples[name]))
+
     connections = max(s["connections"] for s in samples["map"])
     pool_connections = max(s["connections"] for s in samples["pool"])
     return [
@@ -142,6 +149,17 @@ def _rows(samples: dict[str, list[dict[str, Any]]], plan: MapPlan) -> list[MapRo
             overhead,
             f"<= {OVERHEAD_LIMIT}x the pool",
             overhead <= OVERHEAD_LIMIT,
+            fmt="{:.0f}",
+        ),
+        MapRow(
+            f"job.map: {plan.items} charges, concurrency {CONCURRENCY}, TLS",
+            "client CPU us/item",
+            cpu_per_item("map"),
+            cpu_per_item("pool"),
+            "thread pool",
+            cpu_ratio,
+            "",
+            None,
             fmt="{:.0f}",
         ),
         MapRow(
@@ -179,9 +197,10 @@ def render(rows: Sequence[MapRow]) -> str:
         base = "-" if row.baseline is None else row.fmt.format(row.baseline)
         ratio = "" if row.ratio is None else f"{row.ratio:.2f}x"
         verdict = "" if row.passed is None else ("PASS" if row.passed else "FAIL")
+        target = f"{row.target} {verdict} " if row.target else ""
         lines.append(
             f"{row.workload:<46} {row.metric:<26} {ours:>9} {base:>9} {ratio:>6}"
-            f"  {row.target} {verdict} (baseline: {row.baseline_label})"
+            f"  {target}(baseline: {row.baseline_label})"
         )
     return "\n".join(lines)
 

@@ -11,12 +11,14 @@ environment. Modes:
 
 Each runs inside ``seekapi.run`` (without a Lambda context), after an untimed charge that
 opens the first connection, so the timed part is the steady state of a warm Lambda. The
-reply: ``wall`` (seconds, timed part), ``n``, ``delivered`` (items charged and answered).
+reply: ``wall`` and ``cpu`` (seconds of the timed part: wall clock, and user+system
+time of the process), ``n``, ``delivered`` (items charged and answered).
 """
 
 from __future__ import annotations
 
 import json
+import resource
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +28,11 @@ import seekapi
 
 JOB = "job-map-bench-0001"
 TOKEN = "exec-token-map-bench-0001"
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _item(sleep: float) -> Any:
@@ -45,6 +52,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     def work(data: Any) -> None:
         job = seekapi.current_job()
         job.charge(f"{JOB}:warm-up")
+        cpu = _cpu()
         started = time.perf_counter()
         if mode == "map":
             outcome = job.map(item, range(n), concurrency=concurrency, name=f"bench-{n}")
@@ -68,6 +76,7 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
         else:
             raise SystemExit(f"unknown mode {mode!r}")
         figures["wall"] = time.perf_counter() - started
+        figures["cpu"] = _cpu() - cpu
         figures["delivered"] = delivered
 
     event = {
