@@ -49,6 +49,11 @@ class Job(JobState):
     (pass the ``Job`` to them, or start them through ``contextvars.copy_context().run``);
     ``asyncio`` tasks and ``asyncio.to_thread`` do.
 
+    For many items at once, :meth:`map` (threads) and :meth:`map_async` (tasks) call a
+    function for each item and charge each one that succeeds; ``async`` workers await
+    :meth:`charge_async`, :meth:`push_data_async` and :meth:`push_file_async`
+    (docs/pay-per-event.md).
+
     Its figures: ``request_id`` (the Lambda request id, or ``None``), ``limit_reached``
     (true once a charge answered it: stop doing billable work), ``metered_event_count``
     (units recorded so far for the job, as the last charge answered) and ``charges`` (how
