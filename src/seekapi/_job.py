@@ -228,9 +228,10 @@ class Job(JobState):
           seconds. At the job's deadline ``run()`` interrupts the waiting thread;
           threads still running an item are not charged.
         - **Failures**: an item that raises an ``Exception`` is in ``failed`` (index,
-          type, message with secrets masked); ``on_error="raise"`` stops the map at the
-          first one and raises it once running items have finished (items billed
-          before stay billed). ``job.stop()`` inside ``fn`` ends the map, then the job.
+          type, message with secrets masked); so is an item whose charge failed, and
+          no item starts after that. ``on_error="raise"`` stops the map at the first
+          failure and raises it once running items have finished (items billed before
+          stay billed). ``job.stop()`` inside ``fn`` ends the map, then the job.
         - **Progress**: with ``progress_every=N`` and/or ``progress_seconds=T`` the
           outcome so far is pushed (``push_data``) every N finished items or T seconds,
           in order, never after the job's final result.

@@ -309,12 +309,13 @@ class _MapTally:
         _log_failure(failure)
         with self.lock:
             self.failed.append(failure)
-            if failure.stage == "charge":
-                self._stop(STOPPED_CHARGE)
-            elif self.plan.on_error == "raise":
+            if self.plan.on_error == "raise":
                 self._stop(STOPPED_ERROR, billing=False)
                 if self.raised is None and exc is not None:
                     self.raised = exc
+            elif failure.stage == "charge":
+                # The backend is failing (the call retried for its whole budget).
+                self._stop(STOPPED_CHARGE)
             self._finished(started)
 
     def ended(self, index: int, exc: BaseException) -> None:

@@ -647,3 +647,37 @@ def test_waiting_for_slow_items_costs_no_cpu(configured: Backend) -> None:
 
     assert _run(job, work)["ok"] is True
     assert used[0] < 0.2
+
+
+@pytest.mark.parametrize("on_error", ["keep", "raise"])
+def test_a_refused_charge_is_not_delivered_and_stops_the_map(
+    configured: Backend, on_error: Any
+) -> None:
+    """Item 1's charge is answered 400 (not billed): it is a failure at stage "charge",
+    its result is not delivered, and no later item starts; with on_error="raise" the
+    error fails the job."""
+    job = configured.create_job({})
+    path = _charge_path(job)
+
+    def work(data: Any) -> Any:
+        def item(x: int) -> int:
+            if x == 1:
+                configured.inject(Fault("status", status=400, path=path))
+            return x
+
+        outcome = seekapi.current_job().map(item, range(10), concurrency=1, on_error=on_error)
+        return outcome.to_json()
+
+    out = _run(job, work)
+    assert job.metered_event_count == 1
+    if on_error == "raise":
+        assert out["ok"] is False
+        assert out["error"]["message"] == "HTTPStatusError: a backend call failed: HTTP 400"
+        return
+    assert out["ok"] is True
+    assert job.result["results"] == [0]
+    (failed,) = job.result["failed"]
+    assert (failed["index"], failed["stage"], failed["error"]) == (1, "charge", "HTTPStatusError")
+    assert "127.0.0.1" not in failed["message"]  # the backend's address is masked
+    assert "<backend>" in failed["message"]
+    assert (job.result["stopped"], job.result["not_started"]) == ("charge", 8)
