@@ -681,3 +681,29 @@ def test_a_refused_charge_is_not_delivered_and_stops_the_map(
     assert "127.0.0.1" not in failed["message"]  # the backend's address is masked
     assert "<backend>" in failed["message"]
     assert (job.result["stopped"], job.result["not_started"]) == ("charge", 8)
+
+
+def test_a_rerun_after_the_limit_bills_at_most_concurrency_less_one_more(
+    configured: Backend,
+) -> None:
+    """The job stopped by its limit, run again: the billed keys replay their answers, so
+    the re-run stops too; it bills no key twice and at most concurrency - 1 new items,
+    and everything it delivers was billed."""
+    job = configured.create_job({}, charge_limit=10)
+
+    def work(data: Any) -> Any:
+        def item(x: int) -> int:
+            time.sleep(0.01)
+            return x
+
+        return seekapi.current_job().map(item, range(50), concurrency=4).to_json()
+
+    assert _run(job, work)["limit_reached"] is True
+    first = job.metered_event_count
+    assert first is not None
+    assert _run(job, work)["limit_reached"] is True
+    assert job.metered_event_count is not None
+    assert first <= job.metered_event_count <= first + 3
+    assert len(job.charges) == job.metered_event_count  # one unit per key, none twice
+    billed = {c["idempotency_key"] for c in job.charges}
+    assert {f"{job.job_uuid}:map:{i}" for i in job.result["indices"]} <= billed
