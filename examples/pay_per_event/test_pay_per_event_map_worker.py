@@ -37,9 +37,10 @@ def test_every_item_is_processed_and_billed_once(
 def test_the_spending_limit_bills_exactly_what_is_delivered(
     seekapi_emulator: Backend, lambda_context: LambdaContextFactory
 ) -> None:
-    """With a limit of 3 units, the map stops; each item in the result was billed, and
-    at most concurrency - 1 = 3 of them past the limit."""
-    job = seekapi_emulator.create_job(_items(), charge_limit=3)
+    """Twenty items and a limit of 3 units: the map stops; each item in the result was
+    billed, and at most concurrency - 1 = 3 of them past the limit."""
+    items = [{"id": f"item-{n}", "text": "one two three"} for n in range(1, 21)]
+    job = seekapi_emulator.create_job({"items": items}, charge_limit=3)
     outcome = handler(job.event, lambda_context())
     assert outcome["ok"] is True
     assert outcome["limit_reached"] is True
