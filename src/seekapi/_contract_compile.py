@@ -117,7 +117,13 @@ class _Builder:
             return self.build(supertype, where)
         value = getattr(tp, "__value__", None)
         if value is not None and type(tp).__name__ == "TypeAliasType":
-            return self.build(value, where)
+            if tp in self.active:
+                return self._raise(tp, where, "a recursive type alias is not supported")
+            self.active.add(tp)
+            try:
+                return self.build(value, where)
+            finally:
+                self.active.discard(tp)
         if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or _is_typeddict(tp)):
             return self._object(tp, where)
         return self._raise(tp, where, "not a supported type")
@@ -147,6 +153,8 @@ class _Builder:
                 raise self.fail(tp, where, "pattern applies to str only")
             if field.min_length is not None or field.max_length is not None:
                 node = _sized(node, field, tp, where, self)
+        # The node may be shared (a dataclass compiled once): document a copy of it.
+        node = Node(node.check, node.dump, dict(node.schema), node.kinds, node.describe)
         _document(node, field, tp, where, self)
         return node
 
@@ -189,6 +197,12 @@ class _Builder:
         return node
 
     def _dataclass(self, cls: type, hints: dict[str, object], where: str) -> Node:
+        params = getattr(cls, "__dataclass_params__", None)
+        if params is not None and not getattr(params, "init", True):
+            raise self.fail(cls, where, "a dataclass without __init__ (init=False)")
+        for name, hint in hints.items():
+            if isinstance(hint, dataclasses.InitVar):
+                raise self.fail(cls, where, f"its InitVar {name} has no place in the JSON")
         specs: list[tuple[str, Node, bool]] = []
         defaults: dict[str, object] = {}
         for field in dataclasses.fields(cls):
@@ -318,8 +332,15 @@ def _tag(value: object) -> tuple[str, object]:
     return ("string", value)
 
 
-def _choices(pairs: list[tuple[object, object]], schema: dict[str, object], describe: str) -> Node:
-    """A node accepting each JSON value of ``pairs`` and returning its Python value."""
+def _choices(
+    pairs: list[tuple[object, object]],
+    schema: dict[str, object],
+    describe: str,
+    members_of: type | None = None,
+) -> Node:
+    """A node accepting each JSON value of ``pairs`` and returning its Python value; an
+    output value must be one of the Python values (a member of ``members_of``, when
+    given) or, for literals, the JSON value itself."""
     table = {_tag(json_value): python for json_value, python in pairs}
     back = {id(python): json_value for json_value, python in pairs}
     flat_kinds = frozenset(
@@ -342,10 +363,14 @@ def _choices(pairs: list[tuple[object, object]], schema: dict[str, object], desc
     def dump(value: object, parent: Location, key: str | int | None, problems: Problems) -> object:
         if id(value) in back:
             return back[id(value)]
-        result = _safe(check, value, [])
-        if result is not BAD:
-            return back[id(result)]
-        report(problems, parent, key, f"expected {describe}, got {shown(value)}")
+        if members_of is None:
+            result = _safe(check, value, [])
+            if result is not BAD:
+                return back[id(result)]
+            expected = describe
+        else:
+            expected = f"a member of {members_of.__qualname__}"
+        report(problems, parent, key, f"expected {expected}, got {shown(value)}")
         return BAD
 
     return Node(check, dump, schema, flat_kinds, describe)
@@ -392,7 +417,7 @@ def _enum(cls: type[enum.Enum], where: str) -> Node:
         and not cls.__doc__.startswith("An enumeration")
     ):
         schema["description"] = cls.__doc__.strip()
-    return _choices(pairs, schema, f"one of {', '.join(shown(v) for v in values)}")
+    return _choices(pairs, schema, f"one of {', '.join(shown(v) for v in values)}", cls)
 
 
 def _union(nodes: list[Node]) -> Node:
@@ -447,7 +472,7 @@ def _array(item: Node, kind: type) -> Node:
                 return BAD
             here = (parent, key)
             out = [inner(x, here, i, problems) for i, x in enumerate(value)]
-            if BAD in out:
+            if any(item is BAD for item in out):
                 return BAD
             return out if output or kind is list else tuple(out)
 
@@ -483,7 +508,7 @@ def _fixed_tuple(items: list[Node]) -> Node:
                 inner(x, here, i, problems)
                 for i, (inner, x) in enumerate(zip(checks, value, strict=True))
             ]
-            if BAD in out:
+            if any(item is BAD for item in out):
                 return BAD
             return out if output else tuple(out)
 
@@ -577,7 +602,8 @@ def _object_node(
         ) -> object:
             if output and is_instance is not None:
                 if not (is_instance(value) and isinstance(value, cls)):  # type: ignore[arg-type]
-                    report(problems, parent, key, f"expected a {title}, got {shown(value)}")
+                    article = "an" if str(title)[:1].lower() in "aeiou" else "a"
+                    report(problems, parent, key, f"expected {article} {title}, got {shown(value)}")
                     return BAD
                 source: dict[str, object] = {name: getattr(value, name) for name in names}
             elif isinstance(value, dict):

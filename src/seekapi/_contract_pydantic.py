@@ -29,19 +29,34 @@ class PydanticSide:
         self._output = output
 
     def validate(self, value: object) -> object:
-        """The value as pydantic converts it; :class:`InvalidValue` if pydantic refuses it."""
+        """The value as pydantic converts it from JSON (its JSON mode, so a strict model
+        takes a date-time string); :class:`InvalidValue` if pydantic refuses it."""
+        import json
+
         try:
-            return self._adapter.validate_python(value)
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            text = None
+        try:
+            if text is None:
+                return self._adapter.validate_python(value)
+            return self._adapter.validate_json(text)
         except self._errors as exc:
             raise _invalid(exc) from None
 
     def dump(self, value: object) -> object:
-        """An output value checked by pydantic and dumped as JSON data."""
+        """An output value checked by pydantic and dumped as JSON data, by alias, as the
+        schema names the fields; a model whose fields were changed to values of the wrong
+        type after it was made is refused too."""
         try:
             checked = self._adapter.validate_python(value)
         except self._errors as exc:
             raise _invalid(exc) from None
-        return self._adapter.dump_python(checked, mode="json")
+        try:
+            return self._adapter.dump_python(checked, mode="json", by_alias=True, warnings="error")
+        except Exception as exc:  # noqa: BLE001 - pydantic's serialization errors
+            message = "cannot be written as its type: " + " ".join(str(exc).split())
+            raise InvalidValue([{"path": "", "message": message[:200]}]) from None
 
     def schema(self) -> dict[str, object]:
         """Pydantic's JSON Schema (draft 2020-12) for this side."""

@@ -172,7 +172,7 @@ def integer_node(field: Field | None) -> Node:
     def dump(value: object, parent: Location, key: str | int | None, problems: Problems) -> object:
         if isinstance(value, int) and not isinstance(value, bool):
             return check(value, parent, key, problems)
-        report(problems, parent, key, f"expected an int, got {shown(value)}")
+        report(problems, parent, key, f"expected an integer, got {shown(value)}")
         return BAD
 
     return Node(check, dump, schema, frozenset({"integer"}), "an integer")

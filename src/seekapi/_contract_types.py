@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BAD",
     "MAX_PROBLEMS",
+    "MESSAGE_CHARS",
     "ContractError",
     "Field",
     "Full",
@@ -37,6 +38,8 @@ __all__ = [
 
 #: The most problems one validation reports; it stops looking at the next one.
 MAX_PROBLEMS = 20
+#: The longest a problem's message is (a long list of choices is cut there).
+MESSAGE_CHARS = 200
 
 
 class Full(Exception):
@@ -232,9 +235,12 @@ def shown(value: object) -> str:
 
 
 def report(problems: Problems, parent: Location, key: str | int | None, message: str) -> None:
-    """Add a problem; raise :class:`Full` once the list holds :data:`MAX_PROBLEMS`."""
+    """Add a problem (its message cut to :data:`MESSAGE_CHARS`); raise :class:`Full`
+    when it is one more than :data:`MAX_PROBLEMS`, so the search stops there."""
+    if len(message) > MESSAGE_CHARS:
+        message = message[: MESSAGE_CHARS - 1] + "…"
     problems.append((parent, key, message))
-    if len(problems) >= MAX_PROBLEMS:
+    if len(problems) > MAX_PROBLEMS:
         raise Full
 
 

@@ -92,6 +92,7 @@ def run(
     patch ``seekapi.get_input``, ``seekapi.push_data`` or
     ``seekapi.register_request_id`` see their patches used.
     """
+    user_fn = _unwrap_worker(user_fn)
     if _is_coroutine_function(user_fn):
         _refuse_inside_running_loop()
     life = _Lifecycle(event, context, safety_margin, _contracts_for(user_fn))
@@ -117,6 +118,7 @@ async def run_async(
     (called in the loop's thread). The SDK's own network calls block the loop while
     they run; they are bounded by the same deadlines as in :func:`run`.
     """
+    user_fn = _unwrap_worker(user_fn)
     life = _Lifecycle(event, context, safety_margin, _contracts_for(user_fn))
     try:
         early = life.begin()
@@ -364,23 +366,32 @@ class _Lifecycle:
                 value = side.dump(value)
             except InvalidValue as exc:
                 return _UserResult(returned=self._refuse(exc, "output"))
+            except Exception as exc:  # noqa: BLE001 - a value the dump cannot read at all
+                return _UserResult(returned=self._fail_from(exc, "output"))
         return _UserResult(result=value, push=value is not None, reason=reason)
 
     def _refuse(self, invalid: InvalidValue, stage: str) -> dict[str, Any]:
+        from ._redact import may_hold_secret
+
         what = (
             "the input does not match the worker's input type"
             if stage == "input"
             else "the result does not match the worker's output type"
         )
-        self.log.warning("%s: %s", what, self._clean(str(invalid)), extra=self.extra)
+        details = []
+        for item in invalid.details:
+            message = self._clean(item["message"])
+            if may_hold_secret(message, self.secrets):
+                # A value cut short for the message may show part of a secret.
+                message = message.partition(", got ")[0] + ", got a value withheld"
+            details.append({"path": self._clean(item["path"]), "message": message})
+        summary = str(InvalidValue(details, truncated=invalid.truncated))
+        self.log.warning("%s: %s", what, summary, extra=self.extra)
         code = INVALID_INPUT if stage == "input" else INVALID_OUTPUT
-        out = self._fail(code, f"{what}: {invalid}", stage, log=False)
+        out = self._fail(code, self._shorten(f"{what}: {summary}"), stage, log=False)
         error = out.get("error")
         if isinstance(error, dict):
-            error["details"] = [
-                {"path": self._clean(item["path"]), "message": self._clean(item["message"])}
-                for item in invalid.details
-            ]
+            error["details"] = details
             if invalid.truncated:
                 error["details_truncated"] = True
         return out
@@ -664,12 +675,19 @@ def _margin(end: float | None, now: float, requested: float | None) -> float:
     return max(RESERVE, min(SAFETY_MARGIN, (end - now) * MARGIN_SHARE))
 
 
+def _unwrap_worker(fn: Any) -> Any:
+    """``run(event, context, handler)`` with a ``@seekapi.worker`` handler runs its function."""
+    return fn.fn if type(fn).__module__ == "seekapi._worker" else fn
+
+
 def _contracts_for(fn: object) -> Contracts | None:
     """The contracts of an annotated worker function; ``None`` (at no cost) for others."""
     target = getattr(fn, "func", fn)  # functools.partial
     target = getattr(target, "__func__", target)  # bound methods
     if getattr(target, "__code__", None) is None:
-        target = type(target).__dict__.get("__call__")  # a callable instance
+        # A callable instance: the __call__ of its class or of one of its bases.
+        calls = (k.__dict__["__call__"] for k in type(target).__mro__ if "__call__" in k.__dict__)
+        target = next(calls, None)
     if not getattr(target, "__annotations__", None):
         return None
     from ._signature import contracts_of

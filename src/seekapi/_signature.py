@@ -8,11 +8,12 @@ never loads this module. Loaded on first use: it imports ``inspect`` and ``typin
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from .errors import ContractError
@@ -79,99 +80,176 @@ def contracts_of(fn: Callable[..., object], *, strict: bool) -> Contracts:
 
 
 def _compile(fn: Callable[..., object], *, strict: bool) -> Contracts:
-    name = getattr(fn, "__qualname__", None) or type(fn).__qualname__
+    name = _name(fn)
+    if isinstance(fn, type):
+        if strict:
+            raise ContractError(f"{name} is a class: a worker is a function of the input")
+        return _NONE
     try:
         signature = inspect.signature(fn)
     except (TypeError, ValueError) as exc:
         if strict:
             raise ContractError(f"{name}: its signature cannot be read: {exc}") from None
         return _NONE
-    parameters = [
-        p
-        for p in signature.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
-    ]
-    hints = _hints(fn, name, strict=strict)
-    if hints is None:
-        return _NONE
+    parameters = list(signature.parameters.values())
+    first = next((p for p in parameters if p.kind in _POSITIONAL), None)
+    if strict:
+        _check_callable_with_one_argument(name, parameters, first)
     sides: list[Side | None] = []
     for side, annotation in (
-        ("input", _first_annotation(parameters, signature, hints)),
-        ("output", hints.get("return", signature.return_annotation)),
+        ("input", inspect.Parameter.empty if first is None else first.annotation),
+        ("output", signature.return_annotation),
     ):
         if annotation is inspect.Parameter.empty:
             sides.append(None)
             continue
+        where = f"{name} {side}"
         try:
-            sides.append(compile_side(annotation, f"{name} {side}", output=side == "output"))
+            resolved = _resolve(fn, annotation, where)
+            sides.append(compile_side(resolved, where, output=side == "output"))
         except ContractError as exc:
             if strict:
                 raise
             _warn_once(name, side, exc)
             sides.append(None)
-    if strict and not parameters:
-        raise ContractError(f"{name}: a worker function takes the job's input as its argument")
+        except Exception as exc:  # noqa: BLE001 - an annotation's own code failing
+            error = ContractError(f"{where}: cannot be compiled: {type(exc).__name__}: {exc}")
+            if strict:
+                raise error from None
+            _warn_once(name, side, error)
+            sides.append(None)
     return Contracts(sides[0], sides[1])
 
 
-def _first_annotation(
-    parameters: list[inspect.Parameter],
-    signature: inspect.Signature,
-    hints: Mapping[str, object],
-) -> object:
-    if not parameters:
-        return inspect.Parameter.empty
-    first = parameters[0]
-    return hints.get(first.name, first.annotation)
+_POSITIONAL = (
+    inspect.Parameter.POSITIONAL_ONLY,
+    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+    inspect.Parameter.VAR_POSITIONAL,
+)
 
 
-def _hints(fn: Callable[..., object], name: str, *, strict: bool) -> dict[str, object] | None:
-    """The function's annotations, string annotations resolved and ``Annotated`` kept;
-    ``None`` (after a warning) when they cannot be resolved and ``strict`` is false."""
+def _name(fn: object) -> str:
+    inner = getattr(fn, "func", None)  # functools.partial
+    if inner is not None:
+        return f"partial({_name(inner)})"
+    name = getattr(fn, "__qualname__", None)
+    return name if isinstance(name, str) else type(fn).__qualname__
+
+
+def _check_callable_with_one_argument(
+    name: str, parameters: list[inspect.Parameter], first: inspect.Parameter | None
+) -> None:
+    """``@seekapi.worker`` refuses a function ``run()`` could not call as ``fn(input)``."""
+    if first is None:
+        raise ContractError(f"{name}: a worker function takes the job's input as its argument")
+    others = [
+        p
+        for p in parameters
+        if p is not first
+        and p.default is inspect.Parameter.empty
+        and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    if others:
+        raise ContractError(
+            f"{name}: a worker function takes one argument, the job's input; "
+            + ", ".join(p.name for p in others)
+            + " would have no value"
+        )
+
+
+def _resolve(fn: Callable[..., object], annotation: object, where: str) -> object:
+    """One annotation with a string (``from __future__ import annotations``) resolved in
+    the function's module, ``Annotated`` kept; only this one needs to resolve."""
+    if not isinstance(annotation, str):
+        return annotation
+    import types
     import typing
 
-    target: object = getattr(fn, "func", fn)  # functools.partial
-    if not inspect.isfunction(target) and not inspect.ismethod(target):
-        target = type(target).__dict__.get("__call__", target)  # a callable instance
+    target = _function_of(fn)
+    namespace = getattr(target, "__globals__", None)
+    if not isinstance(namespace, dict):
+        module = sys.modules.get(getattr(target, "__module__", "") or "")
+        namespace = vars(module) if module is not None else {}
+    holder = types.SimpleNamespace(__annotations__={"value": annotation})
     try:
-        return typing.get_type_hints(target, include_extras=True)
-    except Exception as exc:  # noqa: BLE001 - NameError, TypeError, ... from user types
-        message = f"{name}: an annotation cannot be resolved: {type(exc).__name__}: {exc}"
-        if strict:
-            raise ContractError(message) from None
-        _warn_once(name, "annotations", ContractError(message))
-        return None
+        return typing.get_type_hints(holder, globalns=namespace, include_extras=True)["value"]
+    except Exception as exc:  # noqa: BLE001 - NameError, SyntaxError, ... from user types
+        raise ContractError(
+            f"{where}: the annotation {annotation!r} cannot be resolved: {type(exc).__name__}:"
+            f" {exc} (with `from __future__ import annotations`, its types must be defined"
+            " at module level, before the function is decorated)"
+        ) from None
+
+
+def _function_of(fn: object) -> object:
+    target: object = getattr(fn, "func", fn)  # functools.partial
+    target = getattr(target, "__func__", target)  # a bound method
+    if not inspect.isfunction(target):
+        # A callable instance: its class's __call__, wherever in the class's bases.
+        target = inspect.getattr_static(type(target), "__call__", target)
+    return inspect.unwrap(target) if inspect.isfunction(target) else target
 
 
 def compile_side(annotation: object, where: str, *, output: bool = False) -> Side:
-    """One side's contract: seekapi's own, or pydantic's when the type needs pydantic.
+    """One side's contract: seekapi's own, or pydantic's for a type that uses pydantic.
 
-    A pydantic model or pydantic dataclass goes to pydantic; so does any other type that
-    seekapi cannot compile while pydantic is already imported (seekapi never imports it).
+    A type uses pydantic when a pydantic model, a pydantic dataclass or a pydantic
+    constraint appears anywhere in it (``list[Model]``, a dataclass with a model field):
+    pydantic then validates the whole annotation. seekapi never imports pydantic, and
+    the rule does not depend on what else was imported: without such a part, an
+    unsupported type is a :class:`~seekapi.errors.ContractError`.
     """
     from ._contract import compile
 
-    if _is_pydantic_type(annotation):
-        from ._contract_pydantic import adapt
+    if "pydantic" in sys.modules:
+        found: set[str] = set()
+        _scan(annotation, set(), found)
+        if "pydantic" in found:
+            if "field" in found:
+                raise ContractError(
+                    f"{where}: a seekapi.Field in a type that pydantic validates would be"
+                    " ignored: use pydantic.Field there"
+                )
+            from ._contract_pydantic import adapt
 
-        return adapt(annotation, where, output=output)
-    try:
-        return compile(annotation, where=where)
-    except ContractError as exc:
-        if "pydantic" not in sys.modules:
-            raise
-        from ._contract_pydantic import adapt
-
-        return adapt(annotation, where, output=output, seekapi_reason=str(exc))
+            return adapt(annotation, where, output=output)
+    return compile(annotation, where=where)
 
 
-def _is_pydantic_type(annotation: object) -> bool:
-    pydantic = sys.modules.get("pydantic")
-    if pydantic is None or not isinstance(annotation, type):
-        return False
-    return issubclass(annotation, pydantic.BaseModel) or hasattr(
-        annotation, "__pydantic_validator__"
-    )
+def _scan(tp: object, seen: set[int], found: set[str]) -> None:
+    """Note in ``found`` whether a pydantic type or constraint (``"pydantic"``) and a
+    ``seekapi.Field`` (``"field"``) appear anywhere in ``tp``."""
+    import dataclasses
+    import typing
+
+    from ._contract_types import Field
+
+    if id(tp) in seen:
+        return
+    seen.add(id(tp))
+    if isinstance(tp, type) and (
+        hasattr(tp, "__pydantic_validator__") or hasattr(tp, "__get_pydantic_core_schema__")
+    ):
+        found.add("pydantic")
+        return
+    parts: list[object] = list(typing.get_args(tp))
+    if typing.get_origin(tp) is typing.Annotated:
+        for extra in parts[1:]:
+            if isinstance(extra, Field):
+                found.add("field")
+            elif type(extra).__module__.split(".")[0] in ("pydantic", "annotated_types"):
+                found.add("pydantic")
+        parts = parts[:1]
+    for attribute in ("__value__", "__supertype__"):  # type aliases, NewType
+        inner = getattr(tp, attribute, None)
+        if inner is not None:
+            parts.append(inner)
+    if isinstance(tp, type) and (dataclasses.is_dataclass(tp) or typing.is_typeddict(tp)):
+        # A failure here is seekapi's own compile's to report.
+        with contextlib.suppress(Exception):
+            parts.extend(typing.get_type_hints(tp, include_extras=True).values())
+    for part in parts:
+        _scan(part, seen, found)
 
 
 def _warn_once(name: str, side: str, exc: ContractError) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
 
 from ._signature import contracts_of
+from .errors import UsageError
 
 __all__ = ["Worker", "schema", "worker"]
 
@@ -28,6 +29,14 @@ class Worker(Generic[In, Out]):
     __qualname__: str
 
     def __init__(self, fn: Callable[[In], Out], *, safety_margin: float | None = None) -> None:
+        if safety_margin is not None and (
+            isinstance(safety_margin, bool)
+            or not isinstance(safety_margin, (int, float))
+            or not 0 <= safety_margin < float("inf")
+        ):
+            raise UsageError(
+                f"safety_margin must be a finite number of seconds >= 0, not {safety_margin!r}"
+            )
         self.fn = fn
         self.safety_margin = safety_margin
         self._contracts = contracts_of(fn, strict=True)

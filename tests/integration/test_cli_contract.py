@@ -109,7 +109,7 @@ def test_a_plain_annotated_function_by_name_and_one_side(folder: Path) -> None:
 def test_a_function_without_types_is_a_clear_error(folder: Path) -> None:
     proc = _schema(folder, "handler.py:lambda_style")
     assert proc.returncode == 1
-    assert "has no input or output type" in proc.stderr
+    assert "is a Lambda handler (event, context), not a typed worker function" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 

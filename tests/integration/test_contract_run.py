@@ -438,3 +438,224 @@ def test_the_emulator_checks_an_input_against_a_worker(configured: Backend) -> N
     assert [item["path"] for item in info.value.details] == ["/quantity"]
     with pytest.raises(seekapi.InvalidValue):
         configured.create_job({"x": 1}, check=price)  # a plain annotated function too
+
+
+# -- what a hostile worker or input cannot do -----------------------------------------------
+
+
+class Anything(pydantic.BaseModel):
+    data: Any
+
+
+@dataclasses.dataclass(eq=False)
+class Compares:
+    id: int
+
+    def __eq__(self, other: object) -> bool:
+        return self.id == other.id  # type: ignore[attr-defined,no-any-return]
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclasses.dataclass
+class Described:
+    first: Annotated[Point, seekapi.Field(description="the first one")]
+    second: Point
+
+
+@dataclasses.dataclass
+class Holder:
+    people: Annotated[list[Person], seekapi.Field(min_length=1)]
+
+
+class Inherited:
+    def __call__(self, numbers: list[int]) -> int:
+        return sum(numbers)
+
+
+class Child(Inherited):
+    pass
+
+
+def test_a_refused_result_never_shows_part_of_a_secret(
+    configured: Backend,
+) -> None:
+    secret = configured.env["WORKER_INTERNAL_SECRET"]
+    job = configured.create_job({"a": 1})
+    token = job.execution_token
+
+    def leaks(data: dict[str, int]) -> list[int]:
+        # Long enough that a problem's message cuts them short: a part is left whole.
+        return [secret[:-1] * 9, token[:-1] * 9]  # type: ignore[list-item]
+
+    out = _run(job, leaks)
+    assert out["error"]["code"] == "INVALID_OUTPUT"
+    text = json.dumps(out)
+    for value in (secret, token):
+        assert value[:12] not in text
+    assert out["error"]["details"][0]["message"] == "expected an integer, got a value withheld"
+
+
+def test_a_result_that_cannot_be_written_is_a_failure_not_a_crash(configured: Backend) -> None:
+    def odd(data: dict[str, int]) -> Anything:
+        return Anything(data=object())
+
+    job = configured.create_job({"a": 1})
+    out = _run(job, odd)
+    assert out["ok"] is False
+    assert out["error"]["stage"] == "output"
+    assert job.result is None
+
+
+def test_items_with_their_own_equality_are_checked_by_identity(configured: Backend) -> None:
+    def count(items: list[Compares]) -> int:
+        return len(items)
+
+    job = configured.create_job([{"id": 1}, {"id": 2}])
+    assert _run(job, count)["ok"] is True
+    assert job.result == 2
+
+
+def test_messages_stay_short_whatever_the_input(configured: Backend) -> None:
+    def point(p: Point) -> None:
+        return None
+
+    job = configured.create_job({"k" * 5000 + str(i): 1 for i in range(4)})
+    error = _run(job, point)["error"]
+    assert len(error["message"]) <= 500
+    assert all(len(item["message"]) <= 200 for item in error["details"])
+
+
+def test_exactly_the_cap_is_not_called_truncated(configured: Backend) -> None:
+    def total(numbers: list[int]) -> int:
+        return 0
+
+    job = configured.create_job(["a"] * 20)
+    error = _run(job, total)["error"]
+    assert len(error["details"]) == 20
+    assert "details_truncated" not in error
+
+
+def test_a_description_on_one_use_of_a_type_stays_there() -> None:
+    schema = seekapi.schema(_takes(Described))["input"]
+    assert schema["properties"]["first"]["description"] == "the first one"
+    assert "description" not in schema["properties"]["second"]
+
+
+def test_a_seekapi_field_inside_a_pydantic_validated_type_is_refused() -> None:
+    with pytest.raises(seekapi.ContractError, match=r"use pydantic\.Field"):
+        seekapi.worker(_takes(Holder))
+
+
+def test_an_unsupported_type_is_refused_even_with_pydantic_imported() -> None:
+    """pydantic is imported in this module: set[int] is still not a contract type."""
+    with pytest.raises(seekapi.ContractError, match="not a supported type"):
+        seekapi.worker(_takes(set[int]))
+
+
+def test_pydantic_models_as_json_strictly_by_alias_and_checked_after_mutation(
+    configured: Backend,
+) -> None:
+    class Strict(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(strict=True)
+        when: datetime.datetime
+        pair: tuple[int, int]
+
+    class Out(pydantic.BaseModel):
+        total_count: int = pydantic.Field(alias="totalCount")
+
+    def strict(data: Strict) -> Out:
+        return Out(totalCount=data.pair[0] + data.pair[1])
+
+    job = configured.create_job({"when": "2026-01-31T12:00:00Z", "pair": [1, 2]})
+    assert _run(job, _typed(strict, Strict, Out))["ok"] is True
+    assert job.result == {"totalCount": 3}
+
+    def mutated(data: Strict) -> Out:
+        out = Out(totalCount=1)
+        out.total_count = "three"  # type: ignore[assignment]
+        return out
+
+    job = configured.create_job({"when": "2026-01-31T12:00:00Z", "pair": [1, 2]})
+    assert _run(job, _typed(mutated, Strict, Out))["error"]["code"] == "INVALID_OUTPUT"
+    assert job.result is None
+
+
+def test_dataclasses_json_cannot_build_are_refused() -> None:
+    @dataclasses.dataclass
+    class WithInitVar:
+        a: int
+        scale: dataclasses.InitVar[int]
+
+    @dataclasses.dataclass(init=False)
+    class NoInit:
+        a: int
+
+    for cls in (WithInitVar, NoInit):
+        with pytest.raises(seekapi.ContractError):
+            seekapi.worker(_takes(cls))
+
+
+def test_enum_results_must_be_members(configured: Backend) -> None:
+    def plain(data: dict[str, int]) -> Plan:
+        return "pro"  # type: ignore[return-value]
+
+    job = configured.create_job({"a": 1})
+    assert _run(job, plain)["error"]["details"] == [
+        {"path": "", "message": 'expected a member of Plan, got "pro"'}
+    ]
+
+
+def test_create_job_checks_what_will_be_served(configured: Backend) -> None:
+    def pair(data: dict[str, tuple[int, int]]) -> None:
+        return None
+
+    configured.create_job(raw_input=b'{"p": [1, 2]}', check=pair)
+    configured.create_job({"p": (1, 2)}, check=pair)  # served as a JSON array
+    with pytest.raises(seekapi.InvalidValue):
+        configured.create_job(raw_input=b'{"p": [1]}', check=pair)
+
+
+def test_run_given_a_worker_handler_runs_its_function(configured: Backend) -> None:
+    job = configured.create_job(GOOD)
+    assert _run(job, seekapi.worker(price))["ok"] is True
+    assert job.result is not None
+
+
+def test_an_inherited_call_is_checked(configured: Backend) -> None:
+    job = configured.create_job("not a list")
+    assert _run(job, Child())["error"]["code"] == "INVALID_INPUT"
+    assert seekapi.schema(Child())["input"]["type"] == "array"
+
+
+def test_only_the_two_annotations_that_matter_must_resolve(configured: Backend) -> None:
+    def work(numbers: list[int], log: NotImported | None = None) -> int:  # type: ignore[name-defined]  # noqa: F821
+        return sum(numbers)
+
+    job = configured.create_job(["x"])
+    assert _run(job, work)["error"]["code"] == "INVALID_INPUT"
+
+
+def test_worker_refuses_what_run_could_not_call() -> None:
+    def two(x: int, y: int) -> int:
+        return x + y
+
+    with pytest.raises(seekapi.ContractError, match="y would have no value"):
+        seekapi.worker(two)  # type: ignore[arg-type]  # mypy sees it too
+    with pytest.raises(seekapi.ContractError, match="is a class"):
+        seekapi.worker(Order)  # type: ignore[arg-type]
+    with pytest.raises(seekapi.UsageError, match="safety_margin"):
+        seekapi.worker(safety_margin="x")(price)  # type: ignore[call-overload]
+
+
+def _takes(tp: object) -> Any:
+    def fn(data: Any) -> None:
+        return None
+
+    fn.__annotations__ = {"data": tp, "return": None}
+    return fn
+
+
+def _typed(fn: Any, input_type: object, output_type: object) -> Any:
+    fn.__annotations__ = {"data": input_type, "return": output_type}
+    return fn

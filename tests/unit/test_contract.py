@@ -95,6 +95,12 @@ def problems(contract: Contract, value: object) -> list[dict[str, str]]:
     return info.value.details
 
 
+def problems_of_dump(contract: Contract, value: object) -> list[dict[str, str]]:
+    with pytest.raises(InvalidValue) as info:
+        contract.dump(value)
+    return info.value.details
+
+
 def paths(contract: Contract, value: object) -> list[str]:
     return [item["path"] for item in problems(contract, value)]
 
@@ -216,7 +222,10 @@ def test_enum_by_value() -> None:
     ]
     assert c.schema()["enum"] == ["red", "green"]
     assert c.dump(Color.GREEN) == "green"
-    assert c.dump("green") == "green"
+    # An output value must be a member, not its plain value.
+    assert problems_of_dump(c, "green") == [
+        {"path": "", "message": 'expected a member of Color, got "green"'}
+    ]
     levels = compile(Level)
     assert levels.validate(2) is Level.HIGH
     assert paths(levels, True) == [""]

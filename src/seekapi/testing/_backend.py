@@ -370,13 +370,16 @@ class Backend:
         repeat of one of their keys bills nothing and gets the answer it got then.
 
         ``check`` (a ``@seekapi.worker`` handler or an annotated worker function): the
-        input must match its input type, as ``run()`` would check it, or
-        :class:`~seekapi.errors.InvalidValue` is raised (with ``details``) and no job is made.
+        input that will be served (``input`` as JSON, or ``raw_input``) must match its
+        input type, as ``run()`` would check it, or :class:`~seekapi.errors.InvalidValue`
+        is raised (with ``details``) and no job is made.
         """
         if sum(x is not None for x in (input, raw_input, input_size)) > 1:
             raise ValueError("give at most one of input, raw_input and input_size")
         if check is not None:
-            check_input(check, {} if input is None else input)
+            if input_size is not None:
+                raise ValueError("check= needs input or raw_input, not a generated input_size")
+            check_input(check, {} if input is None else input, raw_input)
         check_charge_limit(charge_limit)
         body, length = job_input(input, raw_input, input_size)
         uid = self._jobs.free_id(str(uuid.uuid4()) if job_uuid is None else job_uuid)

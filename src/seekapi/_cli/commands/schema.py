@@ -10,7 +10,7 @@ import sys
 import traceback
 from types import ModuleType
 
-from ..._worker import schema
+from ..._worker import Worker, schema
 from ...errors import ContractError
 from .._common import EXIT_FAILED, EXIT_OK, CommandError, json_text
 from ..base import Command, wrap
@@ -48,6 +48,13 @@ class SchemaCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         spec = parse_handler(args.handler)
         target = _find(spec)
+        if not isinstance(target, Worker) and _takes_event_and_context(target):
+            raise CommandError(
+                f"{spec.display} is a Lambda handler (event, context), not a typed worker"
+                " function: decorate the worker function with @seekapi.worker, or name it:"
+                " FILE:NAME (see docs/contract.md)",
+                exit_code=EXIT_FAILED,
+            )
         try:
             schemas = schema(target)  # type: ignore[arg-type]
         except ContractError as exc:
@@ -62,6 +69,17 @@ class SchemaCommand(Command):
         chosen = schemas if args.side is None else schemas[args.side]
         sys.stdout.write(json_text(chosen, indent=2) + "\n")
         return EXIT_OK
+
+
+def _takes_event_and_context(fn: object) -> bool:
+    import inspect
+
+    try:
+        parameters = list(inspect.signature(fn).parameters.values())  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 and positional[1].name in ("context", "ctx", "lambda_context")
 
 
 def _find(spec: HandlerSpec) -> object:
