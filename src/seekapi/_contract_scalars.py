@@ -13,6 +13,7 @@ import sys
 import typing
 import uuid
 
+from ._contract_regex import ecma_regex
 from ._contract_types import BAD, ContractError, Field, Node, report, shown
 
 TYPE_CHECKING = False
@@ -47,9 +48,9 @@ _TIME_RE = re.compile(
 )
 _DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
-#: A decimal number written as a JSON Schema pattern (ECMA-262 and Python agree on it).
+#: A decimal number written as a JSON Schema pattern.
 DECIMAL_PATTERN = r"^-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
-_DECIMAL_RE = re.compile(DECIMAL_PATTERN)
+_DECIMAL_RE = ecma_regex(DECIMAL_PATTERN)
 _FAST_ISO = sys.version_info >= (3, 11)
 
 
@@ -67,7 +68,7 @@ def string_node(field: Field | None, where: str) -> Node:
             schema["maxLength"] = high
         if field.pattern is not None:
             schema["pattern"] = field.pattern
-            search = re.compile(field.pattern).search
+            search = ecma_regex(field.pattern).search
         if (
             field.ge is not None
             or field.gt is not None

@@ -7,8 +7,6 @@ list with its cap. The rules themselves are written in ``seekapi._contract``.
 
 from __future__ import annotations
 
-import re
-
 from .errors import ContractError, InvalidValue
 
 TYPE_CHECKING = False
@@ -126,12 +124,12 @@ class Field:
         if pattern is not None:
             if not isinstance(pattern, str):
                 raise ContractError(f"Field(pattern=...) must be a str, not {pattern!r}")
+            from ._contract_regex import ecma_regex
+
             try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ContractError(
-                    f"Field(pattern={pattern!r}) is not a valid regex: {exc}"
-                ) from None
+                ecma_regex(pattern)
+            except ContractError as exc:
+                raise ContractError(f"Field(pattern=...): {exc}") from None
         object.__setattr__(self, "pattern", pattern)
         if description is not None and not isinstance(description, str):
             raise ContractError(f"Field(description=...) must be a str, not {description!r}")

@@ -11,7 +11,7 @@ import time
 import types
 import typing
 import uuid
-from typing import Annotated, Literal, Optional, TypedDict, Union
+from typing import Annotated, Any, Literal, Optional, TypedDict, Union
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -675,15 +675,30 @@ def _shaped(tp: object) -> st.SearchStrategy[object]:
     return _json
 
 
+def _reference_validator(schema: dict[str, object]) -> Any:
+    """jsonschema's Draft 2020-12 validator with its format checker, its ``pattern`` run
+    by an ECMA-262 engine (regress), as the specification says, not by Python's ``re``."""
+    jsonschema = pytest.importorskip("jsonschema")
+    regress = pytest.importorskip("regress")
+    from jsonschema import ValidationError, validators
+
+    def pattern(validator: Any, regex: str, instance: object, schema: object) -> Any:
+        if (
+            validator.is_type(instance, "string")
+            and regress.Regex(regex, "u").find(instance) is None
+        ):
+            yield ValidationError(f"{instance!r} does not match {regex!r}")
+
+    base = jsonschema.Draft202012Validator
+    ecma = validators.extend(base, {"pattern": pattern})  # type: ignore[no-untyped-call]
+    return ecma(schema, format_checker=base.FORMAT_CHECKER)
+
+
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tp=_types, data=st.data())
 def test_validate_accepts_exactly_what_the_schema_accepts(tp: object, data: st.DataObject) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     contract = compile(tp)
-    schema = contract.schema()
-    validator = jsonschema.Draft202012Validator(
-        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    validator = _reference_validator(contract.schema())
     value = data.draw(_values_for(tp))
     expected = validator.is_valid(value)
     details: list[dict[str, str]] | None
@@ -698,7 +713,7 @@ def test_validate_accepts_exactly_what_the_schema_accepts(tp: object, data: st.D
         for item in details:
             _resolve(value, item["path"])
     else:
-        assert expected, (tp, value, schema)
+        assert expected, (tp, value, contract.schema())
         # What validate returns dumps back to JSON data the schema accepts.
         dumped = contract.dump(converted)
         assert validator.is_valid(json.loads(json.dumps(dumped))), (tp, value, dumped)
@@ -707,12 +722,9 @@ def test_validate_accepts_exactly_what_the_schema_accepts(tp: object, data: st.D
 @settings(max_examples=300, deadline=None)
 @given(data=st.data())
 def test_values_built_from_the_schema_side_agree(data: st.DataObject) -> None:
-    jsonschema = pytest.importorskip("jsonschema")
     tp = data.draw(st.sampled_from(_FIXED))
     contract = compile(tp)
-    validator = jsonschema.Draft202012Validator(
-        contract.schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
-    )
+    validator = _reference_validator(contract.schema())
     value = data.draw(_near(tp))
     try:
         contract.validate(value)
@@ -793,3 +805,36 @@ def test_any_and_bare_containers_hold_any_json_value(tp: object, schema: object)
     if tp is not typing.Any:
         with pytest.raises(InvalidValue):
             contract.validate("not a container")
+
+
+_PATTERNS = [r"^[a-z]+$", r"^\d{5}$", r"^a.c$", r"\w+", r"^\s*$", r"^\S+$", r"x$", r"[0-9]"]
+_STRINGS = ["abc", "abc\n", "69001", "69001\n", "١٢٣٤٥", "a\nc", "a\u2028c", "abc", "é", "",
+            " \u00a0\u3000", "\t", "x\n", "7"]  # fmt: skip
+
+
+@pytest.mark.parametrize("pattern", _PATTERNS)
+def test_patterns_mean_what_ecma_262_says(pattern: str) -> None:
+    """A pattern accepts exactly the strings an ECMA-262 engine finds it in, where
+    Python's re differs ($ before a final newline, Unicode digits, . and line ends)."""
+    regress = pytest.importorskip("regress")
+    contract = compile(Annotated[str, Field(pattern=pattern)])
+    for text in _STRINGS:
+        expected = regress.Regex(pattern, "u").find(text) is not None
+        try:
+            contract.validate(text)
+        except InvalidValue:
+            accepted = False
+        else:
+            accepted = True
+        assert accepted == expected, (pattern, text)
+
+
+@pytest.mark.parametrize("pattern", [r"(?i)abc", r"\Aabc", r"abc\Z", r"(?P<n>a)", r"(?#c)a", "a++"])
+def test_python_only_regex_syntax_is_refused(pattern: str) -> None:
+    with pytest.raises(ContractError, match="ECMA-262"):
+        Field(pattern=pattern)
+
+
+def test_a_decimal_string_with_a_final_newline_is_refused() -> None:
+    with pytest.raises(InvalidValue):
+        compile(decimal.Decimal).validate("1.5\n")
