@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar, overload
 
 from ._signature import contracts_of
-from .errors import UsageError
+from .errors import ContractError, UsageError
 
 __all__ = ["Worker", "schema", "worker"]
 
@@ -39,7 +39,11 @@ class Worker(Generic[In, Out]):
             )
         self.fn = fn
         self.safety_margin = safety_margin
-        self._contracts = contracts_of(fn, strict=True)
+        try:
+            self._contracts = contracts_of(fn, strict=True)
+        except ContractError as exc:
+            # Raised afresh here: the traceback shows the worker's module, not the compiler.
+            raise ContractError(str(exc)) from None
         self.__name__ = str(getattr(fn, "__name__", type(fn).__name__))
         self.__qualname__ = str(getattr(fn, "__qualname__", self.__name__))
         for attribute in ("__module__", "__doc__"):
