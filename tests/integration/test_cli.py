@@ -1076,7 +1076,7 @@ def test_init_two_projects_in_one_repository_are_tested_apart(tmp_path: Path) ->
             file.write(
                 "\n\ndef test_the_handler_is_this_projects() -> None:\n"
                 "    import inspect\n"
-                "    assert Path(inspect.getfile(handler)).parent == HERE\n"
+                "    assert Path(inspect.getfile(handler.fn)).parent == HERE\n"
             )
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "repo"],

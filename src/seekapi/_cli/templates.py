@@ -10,37 +10,48 @@ from __future__ import annotations
 HANDLER = '''\
 """__NAME__: a SeekAPI worker that counts the words of a text.
 
-Lambda calls ``handler(event, context)``; ``seekapi.run`` fetches the job's input, calls
-``count_words(input)``, pushes what it returns as the job's result and returns the status
-the platform reads. Everything the worker does for the job goes through
-``seekapi.current_job()``.
+The types are the worker's API contract. ``@seekapi.worker`` makes ``handler`` the
+Lambda entry point: it checks each job's input against ``Text`` before any code runs (a
+bad input fails with INVALID_INPUT and each problem's place, charging nothing), calls
+the function, checks the result against ``Count`` and pushes it. ``seekapi schema
+handler.py`` prints both types as JSON Schema. Everything the worker does for the job
+goes through ``seekapi.current_job()``.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Annotated
 
 import seekapi
 
 
-def count_words(data: Any) -> dict[str, Any]:
-    """The worker's own logic: the input in, the job's result out."""
-    text = data.get("text") if isinstance(data, dict) else None
-    if not isinstance(text, str):
-        # The API client sees this code and message.
-        raise seekapi.WorkerError("INVALID_INPUT", 'the input needs a "text" string')
+@dataclasses.dataclass
+class Text:
+    """What a customer sends."""
+
+    text: Annotated[str, seekapi.Field(description="the text whose words are counted")]
+
+
+@dataclasses.dataclass
+class Count:
+    """What the worker answers."""
+
+    words: int
+    characters: int
+    longest: str
+
+
+@seekapi.worker
+def handler(data: Text) -> Count:
+    """The worker's own logic: a checked input in, the job's result out."""
     job = seekapi.current_job()
     # One billing unit per job. The key is derived from the job, so a retried call or
     # the same job run again is billed once.
-    job.charge(f"{job.job_uuid}:words", justification={"characters": len(text)})
-    words = text.split()
+    job.charge(f"{job.job_uuid}:words", justification={"characters": len(data.text)})
+    words = data.text.split()
     longest = max(words, key=len, default="")
-    return {"words": len(words), "characters": len(text), "longest": longest}
-
-
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """The AWS Lambda entry point."""
-    return seekapi.run(event, context, count_words)
+    return Count(words=len(words), characters=len(data.text), longest=longest)
 '''
 
 INPUT = """\
@@ -112,16 +123,18 @@ def test_each_job_is_charged_one_unit(
     assert [charge["idempotency_key"] for charge in job.charges] == [f"{job.job_uuid}:words"]
 
 
-def test_an_input_without_text_is_a_failure_with_its_own_code(
+def test_an_input_without_text_is_refused_before_any_work(
     seekapi_emulator: Backend, lambda_context: Callable[..., FakeLambdaContext]
 ) -> None:
-    """An input with no "text" string fails with INVALID_INPUT and pushes nothing."""
+    """An input with no "text" string breaks the contract: INVALID_INPUT, with the
+    place of each problem, and nothing charged or pushed."""
     job = seekapi_emulator.create_job({"words": ["not", "a", "text"]})
 
     returned = handler(job.event, lambda_context(timeout_s=30.0))
 
     assert returned["ok"] is False
     assert returned["error"]["code"] == "INVALID_INPUT"
+    assert [d["path"] for d in returned["error"]["details"]] == ["/text", "/words"]
     assert job.result is None
     assert job.metered_event_count == 0
 
