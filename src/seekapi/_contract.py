@@ -47,10 +47,14 @@ The rules (``validate``; the schema says the same):
   expected and what came; a union that fails reports the problems of the one member
   whose JSON kind fits the value, else one problem naming all members.
 
+``Any`` is any JSON value, and a bare ``list``/``dict``/``tuple`` holds any JSON values.
+``Field(pattern=...)`` has JSON Schema's (ECMA-262) meaning: see
+:mod:`seekapi._contract_regex`.
+
 Not supported, refused by ``compile`` with :class:`ContractError` naming the
-annotation and where it sits: recursive types, ``Any``, ``object``, bare ``list``/
-``dict``/``tuple``, dict keys other than ``str``, string annotations that do not
-resolve, and any other class.
+annotation and where it sits: recursive types and aliases, ``object``, ``set``, dict
+keys other than ``str``, string annotations that do not resolve, dataclasses with
+``InitVar`` fields or without ``__init__``, and any other class.
 """
 
 from __future__ import annotations
