@@ -154,7 +154,9 @@ class _Builder:
             if field.min_length is not None or field.max_length is not None:
                 node = _sized(node, field, tp, where, self)
         # The node may be shared (a dataclass compiled once): document a copy of it.
-        node = Node(node.check, node.dump, dict(node.schema), node.kinds, node.describe)
+        node = Node(
+            node.check, node.dump, dict(node.schema), node.kinds, node.describe, fast=node.fast
+        )
         _document(node, field, tp, where, self)
         return node
 
@@ -460,6 +462,7 @@ def _union(nodes: list[Node]) -> Node:
 
 def _array(item: Node, kind: type) -> Node:
     schema: dict[str, object] = {"type": "array", "items": item.schema}
+    fast = item.fast
 
     def make(inner: Check, output: bool) -> Check:
         accepted = (list, tuple) if output else list
@@ -470,10 +473,13 @@ def _array(item: Node, kind: type) -> Node:
             if not isinstance(value, accepted):
                 report(problems, parent, key, f"expected an array, got {shown(value)}")
                 return BAD
-            here = (parent, key)
-            out = [inner(x, here, i, problems) for i, x in enumerate(value)]
-            if any(item is BAD for item in out):
-                return BAD
+            if fast is not None and all(type(x) is fast for x in value):
+                out = list(value)
+            else:
+                here = (parent, key)
+                out = [inner(x, here, i, problems) for i, x in enumerate(value)]
+                if any(item is BAD for item in out):
+                    return BAD
             return out if output or kind is list else tuple(out)
 
         return check
@@ -594,7 +600,9 @@ def _object_node(
     title = schema["title"]
 
     def make(output: bool) -> Check:
-        fields = [(name, node.dump if output else node.check, req) for name, node, req in specs]
+        fields = [
+            (name, node.dump if output else node.check, req, node.fast) for name, node, req in specs
+        ]
         build_it = cls if (cls is not None and not output) else None
 
         def check(
@@ -616,7 +624,7 @@ def _object_node(
             bad = False
             found = 0
             get = source.get
-            for name, inner, required in fields:
+            for name, inner, required, fast in fields:
                 item = get(name, _ABSENT)
                 if item is _ABSENT:
                     if required:
@@ -624,6 +632,9 @@ def _object_node(
                         bad = True
                     continue
                 found += 1
+                if type(item) is fast:
+                    out[name] = item
+                    continue
                 result = inner(item, here, name, problems)
                 if result is BAD:
                     bad = True
@@ -646,6 +657,67 @@ def _object_node(
                 report(problems, parent, key, f"refused by {title}: {exc}")
                 return BAD
 
-        return check
+        if output:
+            return check
+        return _happy_path(fields, build_it, check, str(title)) or check
 
     return Node(make(False), make(True), schema, frozenset({"object"}), f"an object ({title})")
+
+
+def _happy_path(
+    fields: list[tuple[str, Check, bool, type | None]],
+    build_it: typing.Callable[..., object] | None,
+    general: Check,
+    title: str,
+) -> Check | None:
+    """An input check for an object whose every field is present, written out as one
+    function (no loop, no intermediate dict); anything else goes to ``general``, which
+    finds and reports the problems. ``None`` when a name cannot be a keyword argument."""
+    import keyword
+
+    if not fields:
+        return None
+    if build_it is not None and not all(
+        name.isidentifier() and not keyword.iskeyword(name) for name, *_ in fields
+    ):
+        return None
+    namespace: dict[str, object] = {"BAD": BAD, "general": general, "build": build_it}
+    lines = [
+        "def check(value, parent, key, problems):",
+        f"    if type(value) is not dict or len(value) != {len(fields)}:",
+        "        return general(value, parent, key, problems)",
+        "    here = (parent, key)",
+        "    mark = len(problems)",
+        "    try:",
+        *(f"        v{i} = value[{name!r}]" for i, (name, *_) in enumerate(fields)),
+        "    except KeyError:",
+        "        return general(value, parent, key, problems)",
+    ]
+    for i, (name, inner, _required, fast) in enumerate(fields):
+        namespace[f"c{i}"] = inner
+        indent = "    "
+        if fast is not None:
+            namespace[f"f{i}"] = fast
+            lines.append(f"    if type(v{i}) is not f{i}:")
+            indent = "        "
+        lines += [
+            f"{indent}v{i} = c{i}(v{i}, here, {name!r}, problems)",
+            f"{indent}if v{i} is BAD:",
+            f"{indent}    del problems[mark:]",
+            f"{indent}    return general(value, parent, key, problems)",
+        ]
+    if build_it is None:
+        items = ", ".join(f"{name!r}: v{i}" for i, (name, *_) in enumerate(fields))
+        lines.append(f"    return {{{items}}}")
+    else:
+        arguments = ", ".join(f"{name}=v{i}" for i, (name, *_) in enumerate(fields))
+        lines += [
+            "    try:",
+            f"        return build({arguments})",
+            "    except (TypeError, ValueError):",
+            "        return general(value, parent, key, problems)",
+        ]
+    code = compile("\n".join(lines) + "\n", f"<seekapi contract {title}>", "exec")
+    exec(code, namespace)  # noqa: S102 - source made here from field names, each repr()'d
+    function: Check = namespace["check"]  # type: ignore[assignment]
+    return function

@@ -112,7 +112,10 @@ def string_node(field: Field | None, where: str) -> Node:
                 return BAD
             return value
 
-    return Node(check, check, schema, frozenset({"string"}), "a string")
+    plain = low is None and high is None and search is None
+    return Node(
+        check, check, schema, frozenset({"string"}), "a string", fast=str if plain else None
+    )
 
 
 def _bounds(field: Field | None, schema: dict[str, object]) -> list[tuple[str, float, str]]:
@@ -176,7 +179,9 @@ def integer_node(field: Field | None) -> Node:
         report(problems, parent, key, f"expected an integer, got {shown(value)}")
         return BAD
 
-    return Node(check, dump, schema, frozenset({"integer"}), "an integer")
+    return Node(
+        check, dump, schema, frozenset({"integer"}), "an integer", fast=None if tests else int
+    )
 
 
 def float_node(field: Field | None) -> Node:
@@ -221,7 +226,9 @@ def boolean_node() -> Node:
         report(problems, parent, key, f"expected true or false, got {shown(value)}")
         return BAD
 
-    return Node(check, check, {"type": "boolean"}, frozenset({"boolean"}), "true or false")
+    return Node(
+        check, check, {"type": "boolean"}, frozenset({"boolean"}), "true or false", fast=bool
+    )
 
 
 def _chars(count: int) -> str:
@@ -247,7 +254,7 @@ def null_node() -> Node:
         report(problems, parent, key, f"expected null, got {shown(value)}")
         return BAD
 
-    return Node(check, check, {"type": "null"}, frozenset({"null"}), "null")
+    return Node(check, check, {"type": "null"}, frozenset({"null"}), "null", fast=type(None))
 
 
 def _offset(sign: str | None, hours: str, minutes: str) -> datetime.timezone | None:

@@ -173,7 +173,7 @@ class Node:
     to choose which branch of a union explains a failure.
     """
 
-    __slots__ = ("check", "describe", "dump", "kinds", "schema")
+    __slots__ = ("check", "describe", "dump", "fast", "kinds", "schema")
 
     def __init__(
         self,
@@ -182,12 +182,15 @@ class Node:
         schema: dict[str, object],
         kinds: frozenset[str],
         describe: str,
+        *,
+        fast: type | None = None,
     ) -> None:
         self.check = check
         self.dump = dump
         self.schema = schema
         self.kinds = kinds
         self.describe = describe
+        self.fast = fast
 
 
 def json_kind(value: object) -> str:
