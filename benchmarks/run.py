@@ -38,6 +38,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _contract_bench
+import _map_bench
 import _setup
 
 HERE = Path(__file__).resolve().parent
@@ -48,7 +49,7 @@ SERVER = HERE / "_server.py"
 SECRET = "bench-internal-secret"
 IMPLS = ("ours", "v105", "raw")
 LABELS = {"ours": "seekapi", "v105": "1.0.5", "raw": "raw"}
-WORKLOADS = ("import", "cold", "calls", "push_file", "get_input", "local", "contract")
+WORKLOADS = ("import", "cold", "calls", "push_file", "get_input", "local", "contract", "map")
 COLD_CODE = (
     "import seekapi\n"
     "ctx = seekapi.create_context({'job_uuid': 'job-cold', 'execution_token': 'tok'})\n"
@@ -504,6 +505,38 @@ class Bench:
                     target="seekapi: 1",
                     passed=None if conns["ours"] is None else conns["ours"] == 1,
                     fmt="{:.0f}",
+                )
+            )
+
+    # job.map against the loops a worker would write otherwise (benchmarks/_map_bench.py)
+    def map_items(self) -> None:
+        runner = self.runner
+        assert runner.server is not None
+        quick = self.plan == Plan.quick()
+        try:
+            rows = _map_bench.measure(
+                runner.python,
+                runner.env("ours", "https"),
+                runner.server.https,
+                stats=runner.server.stats,
+                plan=_map_bench.MapPlan.quick() if quick else _map_bench.MapPlan.full(),
+                log=self.log,
+            )
+        except RuntimeError as exc:
+            self.log(f"  !! job.map failed: {exc}")
+            self.broken["job.map"] = str(exc)[-2000:]
+            return
+        for row in rows:
+            self.rows.append(
+                Row(
+                    row.workload,
+                    row.metric,
+                    {"ours": row.ours, "v105": None, "raw": row.baseline},
+                    ratios={"ours": row.ratio},
+                    target=row.target,
+                    passed=row.passed,
+                    fmt=row.fmt,
+                    note=f"raw column: the {row.baseline_label}",
                 )
             )
 
@@ -1033,6 +1066,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "get_input": lambda: bench.get_input(items),
                 "local": bench.local,
                 "contract": bench.contracts,
+                "map": bench.map_items,
             }
             for name, step in steps.items():
                 if only is None or name in only:

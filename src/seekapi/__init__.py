@@ -35,15 +35,19 @@ from .errors import (
     WorkerTimeout,
 )
 
-# The contract API loads typing and inspect: it is imported on first use (PEP 562), so
-# a worker without annotations never pays for it. mypy reads the names from here.
+# The contract API loads typing and inspect, the map's outcome dataclasses: they are
+# imported on first use (PEP 562), so a worker that does not use them never pays for
+# them. mypy reads the names from here.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from ._contract_types import Field
+    from ._map_outcome import ItemFailure, MapOutcome
     from ._worker import Worker, schema, worker
 
 _LAZY = {
     "Field": "._contract_types",
+    "ItemFailure": "._map_outcome",
+    "MapOutcome": "._map_outcome",
     "Worker": "._worker",
     "schema": "._worker",
     "worker": "._worker",
@@ -72,9 +76,11 @@ __all__ = [
     "HTTPStatusError",
     "InputError",
     "InvalidValue",
+    "ItemFailure",
     "JSONValueError",
     "Job",
     "JobClosedError",
+    "MapOutcome",
     "MissingInputError",
     "SeekAPIError",
     "TransportError",

@@ -7,7 +7,7 @@ from typing import Any
 from typing_extensions import assert_type
 
 import seekapi
-from seekapi._map_outcome import ItemFailure, MapOutcome
+from seekapi import ItemFailure, MapOutcome
 
 
 def price(item: dict[str, str]) -> float:

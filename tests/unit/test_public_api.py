@@ -44,6 +44,7 @@ def test_every_105_name_is_exported() -> None:
 
 PUBLIC_NAMES = {
     "ContractError", "Field", "InvalidValue", "Worker", "schema", "worker",
+    "ItemFailure", "MapOutcome",
     "DeadlineExceeded", "HTTPStatusError", "InputError", "JSONValueError", "Job",
     "JobClosedError", "MissingInputError", "SeekAPIError", "TransportError", "UsageError",
     "WorkerError", "WorkerTimeout", "__version__", "charge", "create_context", "current_job",
