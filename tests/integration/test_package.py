@@ -414,14 +414,120 @@ def test_a_seekapi_line_the_bundled_copy_does_not_meet_is_an_error(tmp_path: Pat
 def test_the_worker_folder_is_packed_without_tests_caches_or_environments(tmp_path: Path) -> None:
     """Exactly the worker's own files and seekapi; the zip itself, written inside, is not packed."""
     worker = make_worker(tmp_path / "w", {**JUNK, **KEPT})
-    (worker / "old.zip").write_bytes(b"PK")  # a zip of the worker's own: kept
+    (worker / "old.zip").write_bytes(b"PK")  # any zip in the folder: left out, with a warning
     first = package(".", "-o", "worker.zip", cwd=worker, env={**os.environ, **OFFLINE})
     assert first.returncode == 0, first.stderr
     proc = package(".", "-o", "worker.zip", cwd=worker, env={**os.environ, **OFFLINE})
     assert proc.returncode == 0, proc.stderr
+    assert "warning: old.zip left out" in proc.stderr
+    assert "worker.zip left out" not in proc.stderr  # the zip being written: silently
     names = set(members(worker / "worker.zip"))
     own = {name for name in names if not name.startswith("seekapi")}
-    assert own == {"handler.py", "old.zip", *KEPT}
+    assert own == {"handler.py", *KEPT}
+
+
+def own_files(path: Path) -> set[str]:
+    """The zip's names that are not the bundled seekapi."""
+    return {name for name in members(path) if not name.startswith("seekapi")}
+
+
+def test_a_link_to_a_file_outside_the_folder_is_refused(tmp_path: Path) -> None:
+    """A link leading out of DIR (to /etc/shadow, say) is never packed: the build stops,
+    naming it; a link to a file inside DIR gives that file."""
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host secret\n")
+    worker = make_worker(tmp_path / "w", {"data/real.txt": "mine\n"})
+    (worker / "data" / "same.txt").symlink_to("real.txt")
+    (worker / "data" / "shadow").symlink_to(secret)
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 1, proc.stderr
+    assert "links to files outside it: data/shadow -> " in proc.stderr
+    assert str(secret) in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "w.zip").exists()
+
+    (worker / "data" / "shadow").unlink()
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 0, proc.stderr
+    assert members(tmp_path / "w.zip")["data/same.txt"] == b"mine\n"
+
+
+def test_links_to_folders_links_to_nothing_and_env_files_are_left_out_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """Neither is packed, and the build says so for each."""
+    worker = make_worker(
+        tmp_path / "w",
+        {"lib/x.py": "", ".env": "SECRET=1\n", ".env.production": "SECRET=2\n", "a/.env": ""},
+    )
+    (worker / "lib_link").symlink_to("lib")
+    (worker / "gone.txt").symlink_to(tmp_path / "nowhere")
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 0, proc.stderr
+    assert own_files(tmp_path / "w.zip") == {"handler.py", "lib/x.py"}
+    for warning in (
+        "warning: lib_link is a link to a folder: left out",
+        "warning: gone.txt is a link to nothing: left out",
+        "warning: .env left out: a .env file holds local settings and secrets",
+        "warning: .env.production left out",
+        "warning: a/.env left out",
+    ):
+        assert warning in proc.stderr
+
+
+def test_earlier_outputs_are_not_packed_into_later_zips(tmp_path: Path) -> None:
+    """dist/ and build/ at DIR's top are left out, and so is any .zip in DIR."""
+    worker = make_worker(tmp_path / "w", {"build/lib/x.py": "", "lib/build/y.py": ""})
+    env = {**os.environ, **OFFLINE}
+    first = package("-o", "dist/worker.zip", cwd=worker, env=env)
+    assert first.returncode == 0, first.stderr
+    proc = package("-o", "dist/worker-arm64.zip", "--arch", "arm64", cwd=worker, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert own_files(worker / "dist" / "worker-arm64.zip") == {"handler.py", "lib/build/y.py"}
+    (worker / "worker.zip").write_bytes((worker / "dist" / "worker.zip").read_bytes())
+    proc = package("-o", "dist/again.zip", cwd=worker, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: worker.zip left out: .zip files in the folder are never packed" in proc.stderr
+    assert own_files(worker / "dist" / "again.zip") == {"handler.py", "lib/build/y.py"}
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes")
+def test_a_file_name_that_is_not_utf8_is_refused_naming_it(tmp_path: Path) -> None:
+    """No traceback: the name is shown as bytes, and nothing is written."""
+    worker = make_worker(tmp_path / "w")
+    with open(os.path.join(os.fsencode(worker), b"bad\xffname"), "wb"):
+        pass
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "holds b'bad\\xffname', a name that is not UTF-8" in proc.stderr
+    assert not (tmp_path / "w.zip").exists()
+
+
+def test_a_test_like_module_the_handler_imports_is_kept(tmp_path: Path) -> None:
+    """test_utils.py imported by handler.py would leave the zip failing in Lambda: it is
+    kept, and so is one imported from a package; other test files still are not."""
+    handler = "import test_utils\nfrom lib import test_helpers\n" + HANDLER
+    worker = make_worker(
+        tmp_path / "w",
+        {
+            "handler.py": handler,
+            "test_utils.py": "X = 1\n",
+            "lib/__init__.py": "",
+            "lib/test_helpers.py": "",
+            "lib/test_other.py": "",
+            "test_handler.py": "",
+            "conftest.py": "",
+        },
+    )
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 0, proc.stderr
+    assert own_files(tmp_path / "w.zip") == {
+        "handler.py",
+        "test_utils.py",
+        "lib/__init__.py",
+        "lib/test_helpers.py",
+    }
 
 
 def test_entries_are_sorted_with_fixed_times_and_modes(tmp_path: Path) -> None:

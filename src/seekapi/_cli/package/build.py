@@ -75,7 +75,8 @@ def build(
     outputs = [output]
     if request.container or is_generated(dockerfile):
         outputs.append(dockerfile)
-    worker = worker_entries(worker_dir, outputs)
+    worker_files = worker_entries(worker_dir, outputs, split_handler(request.handler)[0])
+    worker = worker_files.entries
     bundled = seekapi_entries()
     try:
         check_handler(request.handler, [*worker, *bundled], worker_dir)
@@ -110,7 +111,8 @@ def build(
         seekapi_lines=requirements.seekapi_lines,
         distributions=distributions,
         dockerfile=dockerfile if request.container else None,
-        warnings=[
+        warnings=worker_files.warnings
+        + [
             f"{', '.join(names[:5])} hold{'s' if len(names) == 1 else ''} the path {path},"
             " which means nothing in Lambda"
             for path, names in stats.holding_paths.items()

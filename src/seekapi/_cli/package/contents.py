@@ -18,6 +18,7 @@ A name from two sources is an error: one would silently hide the other.
 
 from __future__ import annotations
 
+import ast
 import csv
 import io
 import os
@@ -106,21 +107,143 @@ def _entry(path: str, name: str, origin: str) -> ArchiveEntry | None:
     return ArchiveEntry(name, path, None, bool(mode & 0o111), origin)
 
 
-def worker_entries(root: str, outputs: Iterable[str]) -> list[ArchiveEntry]:
+TOP_OUTPUT_FOLDERS = frozenset({"dist", "build"})
+"""Folders left out at the top of the worker's folder: where builds (this one's) write."""
+
+
+def _is_env_file(filename: str) -> bool:
+    """``.env`` and ``.env.*``: local settings and secrets, never deployed."""
+    return filename == ".env" or filename.startswith(".env.")
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _check_name(name: str) -> None:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(name)
+        raise PackageError(
+            f"the worker's folder holds {shown!r}, a name that is not UTF-8: a zip names its"
+            " files in UTF-8, and Lambda could not import it. Rename it, or move it out of"
+            " the folder"
+        ) from None
+
+
+class WorkerFiles(NamedTuple):
+    """The worker folder's files, and what the build should hear about what was left out."""
+
+    entries: list[ArchiveEntry]
+    warnings: list[str]
+
+
+def worker_entries(
+    root: str, outputs: Iterable[str], handler_module: str = "handler"
+) -> WorkerFiles:
     """The worker folder's files, less tests and what is never shipped.
 
     ``outputs`` are the files this build writes (the zip, the Dockerfile): never packed
-    into themselves when they lie inside the folder.
+    into themselves when they lie inside the folder. Left out with a warning: ``.env``
+    files, ``.zip`` files, links to folders and links to nothing. A link to a file
+    inside the folder gives the file; a link whose target lies outside the folder is
+    refused (:class:`PackageError`), as is a name that is not UTF-8. A test-like module
+    (``test_utils.py``) that the module ``handler_module`` imports is kept.
     """
+    real_root = os.path.realpath(root)
     skip = {os.path.realpath(path) for path in outputs}
+    imported = handler_imports(root, handler_module)
     entries: list[ArchiveEntry] = []
-    for path, name in _walk(root, skip_folder=TEST_FOLDERS):
-        if is_test_file(os.path.basename(name)) or os.path.realpath(path) in skip:
-            continue
-        entry = _entry(path, name, "worker")
-        if entry is not None:
-            entries.append(entry)
-    return entries
+    warnings: list[str] = []
+    outside: list[str] = []
+    for folder, dirnames, filenames in os.walk(root):
+        relative = os.path.relpath(folder, root)
+        prefix = "" if relative == "." else relative.replace(os.sep, "/") + "/"
+        kept_dirs = []
+        for name in sorted(dirnames):
+            path = os.path.join(folder, name)
+            _check_name(prefix + name)
+            if os.path.islink(path):
+                warnings.append(f"{prefix}{name} is a link to a folder: left out (not followed)")
+            elif not (
+                name in SKIPPED_FOLDERS
+                or name in TEST_FOLDERS
+                or (prefix == "" and name in TOP_OUTPUT_FOLDERS)
+                or os.path.isfile(os.path.join(path, "pyvenv.cfg"))
+            ):
+                kept_dirs.append(name)
+        dirnames[:] = kept_dirs
+        for filename in sorted(filenames):
+            path = os.path.join(folder, filename)
+            name = prefix + filename
+            _check_name(name)
+            if filename.endswith(CACHE_SUFFIXES) or os.path.realpath(path) in skip:
+                continue
+            if is_test_file(filename) and not (
+                filename != "conftest.py" and name[: -len(".py")] in imported
+            ):
+                continue
+            if _is_env_file(filename):
+                warnings.append(f"{name} left out: a .env file holds local settings and secrets")
+                continue
+            if filename.lower().endswith(".zip"):
+                warnings.append(f"{name} left out: .zip files in the folder are never packed")
+                continue
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if not os.path.exists(target):
+                    warnings.append(f"{name} is a link to nothing: left out")
+                    continue
+                if not _inside(target, real_root):
+                    outside.append(f"{name} -> {target}")
+                    continue
+            entry = _entry(path, name, "worker")
+            if entry is not None:
+                entries.append(entry)
+    if outside:
+        shown = ", ".join(outside[:5]) + (
+            f" and {len(outside) - 5} more" if len(outside) > 5 else ""
+        )
+        raise PackageError(
+            f"the worker's folder links to files outside it: {shown}. Only the folder's own"
+            " files are packed: copy the file into the folder, or remove the link"
+        )
+    return WorkerFiles(entries, warnings)
+
+
+def handler_imports(root: str, module: str) -> set[str]:
+    """The modules (as zip paths without ``.py``: ``lib/test_utils``) that the handler
+    module imports, and their parent packages; empty when it cannot be read."""
+    path = module.replace(".", "/")
+    for candidate in (f"{path}.py", f"{path}/__init__.py"):
+        source = os.path.join(root, *candidate.split("/"))
+        if os.path.isfile(source):
+            break
+    else:
+        return set()
+    package = path if candidate.endswith("/__init__.py") else path.rpartition("/")[0]
+    try:
+        with open(source, "rb") as file:
+            tree = ast.parse(file.read())
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names.add(alias.name.replace(".", "/"))
+        elif isinstance(node, ast.ImportFrom):
+            base = (node.module or "").replace(".", "/")
+            if node.level:
+                parts = package.split("/") if package else []
+                parts = parts[: len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = "/".join([*parts, *([base] if base else [])])
+            for alias in node.names:
+                names.add(f"{base}/{alias.name}" if base else alias.name)
+            if base:
+                names.add(base)
+    return names
 
 
 def seekapi_folder() -> str:
