@@ -369,3 +369,22 @@ def test_without_a_secret_or_a_handler_file_nothing_reaches_the_emulator(
     assert no_file.returncode == 2
     assert "no such file: missing.py" in no_file.stderr
     assert serve.job_count() == jobs
+
+
+def test_under_the_json_log_format_a_raise_is_a_json_record(serve: Serve, tmp_path: Path) -> None:
+    """AWS_LAMBDA_LOG_FORMAT=JSON: the exception is in the record's fields, not a traceback."""
+    (tmp_path / "worker.py").write_text(FILE_WORKER, "utf-8")
+    env = {**os.environ, "AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    proc = invoke("worker.py:raises", "--input", "{}", *at(serve), cwd=tmp_path, env=env)
+
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert "seekapi invoke:" not in proc.stderr
+    records = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    (record,) = [r for r in records if "errorType" in r]
+    assert record["level"] == "ERROR"
+    assert record["message"] == "the handler raised"
+    assert (record["errorType"], record["errorMessage"]) == ("ValueError", "kaboom")
+    assert any("worker.py" in frame for frame in record["stackTrace"])
+    assert record["job_uuid"]
+    assert record["requestId"] == record["request_id"]

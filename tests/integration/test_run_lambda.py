@@ -507,3 +507,50 @@ def test_the_lambda_runtime_fixture_runs_a_worker_test_under_the_runtime_client(
     result = pytester.runpytest("-p", "no:cacheprovider", "-p", "no:hypothesispytest")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*RuntimeError: the runtime process exited*"])
+
+
+def _check_uncaught_record(
+    record: dict[str, Any], what: str, error_type: str, message: str, file: str
+) -> None:
+    """A failure seekapi run reports itself, as Lambda's JSON format writes an uncaught one."""
+    assert record["level"] == "ERROR"
+    assert record["message"] == what
+    assert not record["message"].startswith("seekapi")
+    assert record["errorType"] == error_type
+    assert record["errorMessage"] == message
+    assert any(file in frame for frame in record["stackTrace"])
+    assert record["timestamp"].endswith("Z")
+
+
+def test_without_lambda_a_raise_and_an_import_failure_are_json_records(tmp_path: Path) -> None:
+    """Under the JSON format the handler's uncaught exception and an import failure are
+    records with errorType, errorMessage and stackTrace, not a plain traceback."""
+    (tmp_path / "raises.py").write_text('def handler(e, c):\n    raise KeyError("boom")\n')
+    (tmp_path / "broken.py").write_text("import not_a_module_anywhere\n")
+    env = {"AWS_LAMBDA_LOG_FORMAT": "JSON"}
+    raised = seekapi_run(
+        "raises.py", "--input", "{}", "--job-uuid", "j-1", "--out", str(tmp_path / "out"),
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert raised.returncode == 1, raised.stderr
+    assert "Traceback" not in raised.stderr
+    assert "seekapi run:" not in raised.stderr
+    (record,) = [r for r in json_records(raised.stderr) if "errorType" in r]
+    _check_uncaught_record(record, "the handler raised", "KeyError", "'boom'", "raises.py")
+    assert record["job_uuid"] == "j-1"
+    assert re.fullmatch(REQUEST_ID, record["requestId"])
+    assert record["request_id"] == record["requestId"]
+    broken = seekapi_run("broken.py", "--input", "{}", cwd=tmp_path, env=env)
+    assert broken.returncode == 1, broken.stderr
+    assert "Traceback" not in broken.stderr
+    (record,) = [r for r in json_records(broken.stderr) if "errorType" in r]
+    _check_uncaught_record(
+        record,
+        "importing the handler failed",
+        "ModuleNotFoundError",
+        "No module named 'not_a_module_anywhere'",
+        "broken.py",
+    )
+    # --json keeps its error object as it was.
+    out = summary(seekapi_run("raises.py", "--input", "{}", "--json", cwd=tmp_path, env=env))
+    assert "stack_trace" not in out["error"]

@@ -126,6 +126,36 @@ class LambdaJsonFormatter(_UtcFormatter):
         return json.dumps(shown, ensure_ascii=False, default=str)
 
 
+def error_record(
+    message: str,
+    error: Mapping[str, object],
+    *,
+    request_id: str | None = None,
+    job_uuid: str | None = None,
+) -> str:
+    """One record of Lambda's JSON format for a failure ``seekapi run`` reports itself (a
+    handler that raised, an import that failed): ``message``, then the exception in
+    ``errorType``, ``errorMessage`` and ``stackTrace``, as the runtime writes an uncaught
+    exception. ``error`` is the failure's JSON form (``exception``, ``message``,
+    ``stack_trace``)."""
+    now = time.time()
+    stack = error.get("stack_trace")
+    fields: dict[str, object] = {
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
+        + f".{int(now % 1 * 1000):03d}Z",
+        "level": "ERROR",
+        "message": message,
+        "errorType": str(error.get("exception") or ""),
+        "errorMessage": str(error.get("message") or ""),
+        "stackTrace": [str(line) for line in stack] if isinstance(stack, list) else [],
+        "requestId": request_id,
+        "job_uuid": job_uuid,
+        "request_id": request_id,
+    }
+    shown = {key: value for key, value in fields.items() if value is not None}
+    return json.dumps(shown, ensure_ascii=False, default=str)
+
+
 def formatter_for(kind: str) -> logging.Formatter:
     """The formatter for :func:`log_format`'s ``kind``."""
     if kind == "json":

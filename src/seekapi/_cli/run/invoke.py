@@ -242,7 +242,13 @@ def _from_the_module(exc: BaseException) -> BaseException:
 def _describe(exc: BaseException, when: str) -> dict[str, object]:
     text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     message = exit_message(exc.code, when) if isinstance(exc, SystemExit) else str(exc)
-    return {"exception": type(exc).__name__, "message": message, "traceback": text}
+    return {
+        "exception": type(exc).__name__,
+        "message": message,
+        "traceback": text,
+        # The frames, as Lambda's JSON log format lists them in a record's stackTrace.
+        "stack_trace": traceback.format_tb(exc.__traceback__),
+    }
 
 
 def _marshal(value: object) -> str:

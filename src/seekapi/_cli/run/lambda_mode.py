@@ -272,11 +272,13 @@ class _Driver:
                 errors = self.api.init_errors[errors_before:]
                 if errors and isinstance(errors[-1].body, dict):
                     body: dict[str, Any] = errors[-1].body
+                    stack = [str(line) for line in body.get("stackTrace") or []]
                     return self._init_failed(
                         str(body.get("errorType")),
                         str(body.get("errorMessage")),
                         elapsed_ms,
-                        "".join(str(line) for line in body.get("stackTrace") or []),
+                        "".join(stack),
+                        stack,
                     )
                 words = sandbox.exit_words()
                 return self._init_failed(
@@ -292,8 +294,20 @@ class _Driver:
                 )
             time.sleep(_TICK_S / 2)
 
-    def _init_failed(self, exception: str, message: str, ms: float, trace: str = "") -> Ran:
-        error = {"exception": exception, "message": message, "traceback": trace}
+    def _init_failed(
+        self,
+        exception: str,
+        message: str,
+        ms: float,
+        trace: str = "",
+        stack: list[str] | None = None,
+    ) -> Ran:
+        error = {
+            "exception": exception,
+            "message": message,
+            "traceback": trace,
+            "stack_trace": stack or [],
+        }
         return Ran(handler=self.setup.display, init_ms=ms, init_error=error)
 
     def _wait(self, sandbox: RuntimeSandbox, pending: _Pending) -> LambdaCall:

@@ -342,8 +342,7 @@ def report_init_failure(
     message = str(error.get("message"))
     if message not in text:  # sys.exit() at import, a timeout, a process that ended
         text += f"{message}\n"
-    sys.stderr.write(f"{where.command}: importing the handler failed\n{text}")
-    sys.stderr.flush()
+    write_failure(where, "importing the handler failed", text, error, job_uuid=plan.job_uuid)
     if json_mode:
         emit_json(
             {
@@ -401,7 +400,32 @@ class Report:
 def _error_json(invocation: Invocation, timeout: float) -> dict[str, object] | None:
     if invocation.timed_out:
         return {"type": "timeout", "message": _timed_out_message(timeout)}
-    return invocation.error
+    if invocation.error is None:
+        return None
+    return {key: value for key, value in invocation.error.items() if key != "stack_trace"}
+
+
+def write_failure(
+    where: Where,
+    what: str,
+    text: str,
+    error: Mapping[str, object],
+    *,
+    job_uuid: str | None = None,
+    request_id: str | None = None,
+) -> None:
+    """Say on standard error that the handler failed (``what``), with its traceback
+    (``text``); under Lambda's JSON log format (``AWS_LAMBDA_LOG_FORMAT=JSON``) as one
+    JSON record whose ``errorType``, ``errorMessage`` and ``stackTrace`` hold the
+    exception, as the runtime writes an uncaught one."""
+    from ..logformat import error_record, log_format
+
+    if log_format(os.environ) == "json":
+        line = error_record(what, error, request_id=request_id, job_uuid=job_uuid)
+        sys.stderr.write(line + "\n")
+    else:
+        sys.stderr.write(f"{where.command}: {what}\n{text}")
+    sys.stderr.flush()
 
 
 def _timed_out_message(timeout: float) -> str:
@@ -452,8 +476,14 @@ def _print_summary(
 ) -> None:
     error = invocation.error
     if error is not None and error.get("traceback"):
-        sys.stderr.write(f"{where.command}: the handler raised\n{error['traceback']}")
-        sys.stderr.flush()
+        write_failure(
+            where,
+            "the handler raised",
+            str(error["traceback"]),
+            error,
+            job_uuid=plan.job_uuid,
+            request_id=report.request_id,
+        )
     out: list[str] = []
     out.append(f"Handler:   {handler} ({where.label}, job {plan.job_uuid})")
     if invocation.timed_out:

@@ -298,7 +298,8 @@ def _read_init(message: dict[str, Any] | None, proc: subprocess.Popen[bytes], ra
         raise CommandError(str(message.get("message")))
     ran.init_ms = float(message.get("init_ms", 0.0))
     if message["kind"] == "init_error":
-        ran.init_error = {key: message.get(key) for key in ("exception", "message", "traceback")}
+        keys = ("exception", "message", "traceback", "stack_trace")
+        ran.init_error = {key: message.get(key) for key in keys}
         return False
     ran.handler = str(message.get("handler") or ran.handler)
     return True
