@@ -411,6 +411,70 @@ def test_a_seekapi_line_the_bundled_copy_does_not_meet_is_an_error(tmp_path: Pat
     assert not (tmp_path / "w.zip").exists()
 
 
+def make_wheel(folder: Path, name: str = "tinylib", version: str = "1.0") -> Path:
+    """A pure-Python wheel of one module, ``name/__init__.py``, for pip to install offline."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}-{version}-py3-none-any.whl"
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{name}/__init__.py": "VALUE = 1\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\n"
+        "Tag: py3-none-any\n",
+    }
+    record = "".join(f"{file},,\n" for file in files) + f"{info}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as archive:
+        for file, text in {**files, f"{info}/RECORD": record}.items():
+            archive.writestr(file, text)
+    return path
+
+
+def test_requirements_in_r_files_count_and_relative_paths_are_the_files_own(
+    tmp_path: Path,
+) -> None:
+    """requirements.txt made of a -r line installs what the included file names, and a
+    relative path in it is relative to that file, not to the working directory."""
+    worker = make_worker(
+        tmp_path / "w",
+        {
+            "requirements.txt": "-r reqs/base.txt\n",
+            "reqs/base.txt": "-r more.txt\n",
+            "reqs/more.txt": "../wheels/tinylib-1.0-py3-none-any.whl\n",
+        },
+    )
+    make_wheel(worker / "wheels")
+    (tmp_path / "elsewhere").mkdir()
+    proc = package(
+        str(worker), "-o", "w.zip", "--json", cwd=tmp_path / "elsewhere",
+        env={**os.environ, **OFFLINE},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert report(proc)["requirements"] == [{"name": "tinylib", "version": "1.0"}]
+    assert "tinylib/__init__.py" in members(tmp_path / "elsewhere" / "w.zip")
+
+    # ./ at the top, from requirements.txt itself.
+    (worker / "requirements.txt").write_text("./wheels/tinylib-1.0-py3-none-any.whl\n")
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 0, proc.stderr
+    assert "requirements: tinylib 1.0" in proc.stdout
+
+
+def test_a_missing_r_file_and_an_editable_requirement_are_errors(tmp_path: Path) -> None:
+    """Neither is a silent 'requirements: none': the build stops with a sentence."""
+    worker = make_worker(tmp_path / "w", {"requirements.txt": "-r base.txt\n"})
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 1, proc.stdout
+    assert f"cannot read {worker / 'base.txt'} (named by -r in " in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+    (worker / "requirements.txt").write_text("-e .\n")
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 1, proc.stdout
+    assert "an editable requirement, which cannot be built for Lambda" in proc.stderr
+    assert "give the path without -e" in proc.stderr
+    assert not (tmp_path / "w.zip").exists()
+
+
 def test_the_worker_folder_is_packed_without_tests_caches_or_environments(tmp_path: Path) -> None:
     """Exactly the worker's own files and seekapi; the zip itself, written inside, is not packed."""
     worker = make_worker(tmp_path / "w", {**JUNK, **KEPT})

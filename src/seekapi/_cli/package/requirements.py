@@ -4,8 +4,8 @@ The rule: a line naming seekapi (``seekapi``, ``seekapi>=2.0``, ``SeekAPI[extra]
 is met by the seekapi that runs ``seekapi package``, which is bundled into every zip; it
 is never handed to pip, so a package index that has only older releases of seekapi does
 not matter. A version the line excludes (``seekapi==1.0.5`` when 2.0.0 is bundled) is an
-error. Every other line goes to pip as it is written; ``-r`` and ``-c`` paths are made
-absolute, since pip reads the copy from another folder.
+error. ``-r`` files are read in place of their line; every other line goes to pip as
+it is written, its relative paths made absolute (pip reads a copy, in another folder).
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ _SPECIFIER = re.compile(r"(~=|===|==|!=|<=|>=|<|>)\s*(\S+)")
 _RELEASE = re.compile(r"\d+(?:\.\d+)*")
 _PATH_OR_URL = re.compile(r"[./~\\]|[A-Za-z][A-Za-z0-9+.-]*://")
 """A line that is a path or a URL, not a name (``./wheels/x.whl``, ``https://...``)."""
-_FILE_OPTIONS = ("-r", "--requirement", "-c", "--constraint")
+_FILE_OPTION = re.compile(
+    r"(--requirement|--constraint|--editable|--find-links)(?:\s*=\s*|\s+)(\S.*)"
+    r"|(-r|-c|-e|-f)\s*(\S.*)"
+)
+"""An option whose value is a path (or a URL): ``-r base.txt``, ``--constraint=c.txt``."""
 
 
 class RequirementLines(NamedTuple):
@@ -44,33 +48,72 @@ def canonical_name(name: str) -> str:
 def read_requirements(path: str) -> RequirementLines:
     """Read ``path`` (a requirements file); an absent file is no requirement at all.
 
-    Raises :class:`PackageError` when the file cannot be read, or when a seekapi line
-    excludes the bundled version.
+    ``-r`` files are read in its place (their paths relative to the file that names
+    them), so that their requirements count and the seekapi rule applies to them too;
+    ``-c`` and ``-f`` paths, and requirements given as relative paths (``./wheels/x.whl``),
+    are made absolute against the folder of the file they are in, since pip reads the
+    copy from another folder. Raises :class:`PackageError` when a file cannot be read
+    (a missing ``-r`` file included), for an editable (``-e``) requirement, or when a
+    seekapi line excludes the bundled version.
     """
     if not os.path.exists(path):
         return RequirementLines([], 0, [])
+    lines = RequirementLines([], 0, [])
+    return _read(path, lines, [])
+
+
+def _read(path: str, into: RequirementLines, including: list[str]) -> RequirementLines:
+    real = os.path.realpath(path)
+    if real in including:
+        return into  # included again, further down: its lines are there already
     try:
         with open(path, encoding="utf-8-sig") as file:
             text = file.read()
     except (OSError, UnicodeDecodeError) as exc:
-        raise PackageError(f"cannot read {path}: {exc}") from None
+        named_by = f" (named by -r in {including[-1]})" if including else ""
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise PackageError(f"cannot read {path}{named_by}: {reason}") from None
     folder = os.path.dirname(os.path.abspath(path))
-    pip_lines: list[str] = []
-    seekapi_lines: list[str] = []
-    named = 0
+    named = into.named
     for line in _logical_lines(text):
+        option = _FILE_OPTION.match(line)
+        if option is not None:
+            flag = option.group(1) or option.group(3)
+            value = (option.group(2) or option.group(4)).strip()
+            if flag in ("-e", "--editable"):
+                raise PackageError(
+                    f"{path} asks for {line!r}, an editable requirement, which cannot be built"
+                    " for Lambda: give the path without -e (or the package's name)"
+                )
+            if flag in ("-r", "--requirement") and "://" not in value:
+                nested = RequirementLines(into.pip_lines, named, into.seekapi_lines)
+                into = _read(_resolve(value, folder), nested, [*including, real])
+                named = into.named
+                continue
+            if "://" not in value:
+                value = _resolve(value, folder)
+            into.pip_lines.append(f"{flag} {value}")
+            continue
         if line.startswith("-"):
-            pip_lines.append(_absolute_file_option(line, folder))
-            named += line.split()[0] in ("-e", "--editable")
+            into.pip_lines.append(line)
             continue
         match = None if _PATH_OR_URL.match(line) else _NAME.fullmatch(line)
         if match and canonical_name(match.group(1)) == "seekapi":
             _check_bundled_meets(line, match.group(3))
-            seekapi_lines.append(line)
+            into.seekapi_lines.append(line)
             continue
-        pip_lines.append(line)
+        if line.startswith((".", "~")):
+            first, _, rest = line.partition(" ")
+            into.pip_lines.append(f"{_resolve(first, folder)} {rest}".strip())
+        else:
+            into.pip_lines.append(line)
         named += 1
-    return RequirementLines(pip_lines, named, seekapi_lines)
+    return RequirementLines(into.pip_lines, named, into.seekapi_lines)
+
+
+def _resolve(value: str, folder: str) -> str:
+    """A path from a requirements file, made absolute against the file's ``folder``."""
+    return os.path.join(folder, os.path.expanduser(value))
 
 
 def _logical_lines(text: str) -> list[str]:
@@ -88,17 +131,6 @@ def _logical_lines(text: str) -> list[str]:
     if pending.strip():
         lines.append(pending.strip())
     return lines
-
-
-def _absolute_file_option(line: str, folder: str) -> str:
-    """``-r other.txt`` with the path made absolute (relative to the file's folder)."""
-    option, _, value = line.partition(" ")
-    if "=" in option and option.startswith("--"):
-        option, _, value = option.partition("=")
-    value = value.strip()
-    if option not in _FILE_OPTIONS or not value or "://" in value:
-        return line
-    return f"{option} {os.path.join(folder, value)}"
 
 
 def _check_bundled_meets(line: str, rest: str) -> None:
