@@ -306,7 +306,7 @@ class _MapTally:
     def record_failure(
         self, failure: ItemFailure, exc: BaseException | None, started: float
     ) -> None:
-        _log_failure(failure)
+        _log_failure(self.host, failure, exc)
         with self.lock:
             self.failed.append(failure)
             if self.plan.on_error == "raise":
@@ -376,16 +376,34 @@ def _secrets(host: MapHost) -> tuple[str, ...]:
     return (*own, *host.secrets, *masked.get())
 
 
-def _log_failure(failure: ItemFailure) -> None:
+def _log_extra(host: MapHost) -> dict[str, Any]:
+    """The job's ids, as ``run()`` passes them on its records (``extra``)."""
+    request_id = getattr(host, "request_id", None)
+    return {
+        "job_uuid": host.job_uuid or None,
+        "request_id": request_id if isinstance(request_id, str) else None,
+    }
+
+
+class _ScrubbedError(Exception):
+    """An item's exception message, masked, for a log record's exception fields."""
+
+
+def _log_failure(host: MapHost, failure: ItemFailure, exc: BaseException | None) -> None:
     import logging
 
-    logging.getLogger("seekapi").warning(
-        "seekapi: map item %d failed (%s) with %s: %s",
-        failure.index,
-        failure.stage,
-        failure.error,
-        failure.message,
-    )
+    from ._settings import json_logs
+
+    log = logging.getLogger("seekapi")
+    extra = _log_extra(host)
+    what = f"map item {failure.index} failed ({failure.stage})"
+    if exc is not None and json_logs():
+        # Lambda's JSON format puts the exception in the record's own fields (errorType,
+        # errorMessage, stackTrace); its message is the masked one the outcome holds.
+        exc_info = (type(exc), _ScrubbedError(failure.message), exc.__traceback__)
+        log.warning("%s", what, exc_info=exc_info, extra=extra)
+        return
+    log.warning("%s with %s: %s", what, failure.error, failure.message, extra=extra)
 
 
 class _Progress:
@@ -428,16 +446,22 @@ class _Progress:
         return self.tally.outcome().to_json()
 
 
-def _log_progress_failure(exc: Exception) -> None:
+def _log_progress_failure(host: MapHost, exc: Exception) -> None:
     import logging
 
     from ._messages import safe_str
 
     # Best effort: a lost snapshot is replaced by the next one, or by the result.
-    logging.getLogger("seekapi").warning(
-        "seekapi: a progress snapshot of a map was not pushed: %s", type(exc).__name__
-    )
-    logging.getLogger("seekapi").debug("seekapi: snapshot failure: %s", safe_str(exc)[:200])
+    log = logging.getLogger("seekapi")
+    extra = _log_extra(host)
+    log.warning("a progress snapshot of a map was not pushed: %s", type(exc).__name__, extra=extra)
+    log.debug("snapshot failure: %s", _mask(host, safe_str(exc))[:200], extra=extra)
+
+
+def _mask(host: MapHost, text: str) -> str:
+    from ._redact import scrub
+
+    return scrub(text, _secrets(host))
 
 
 # -- threads ------------------------------------------------------------------------------
@@ -466,7 +490,7 @@ def map_in_threads(
                 try:
                     host.push_data(progress.snapshot())
                 except Exception as exc:  # noqa: BLE001 - snapshots are best effort
-                    _log_progress_failure(exc)
+                    _log_progress_failure(host, exc)
     except BaseException:
         # Interrupted (the job's deadline): nothing more starts or is charged.
         tally.stop(STOPPED_INTERRUPTED, billing=False)
@@ -641,7 +665,7 @@ async def map_in_tasks(
                 try:
                     await host.push_data_async(progress.snapshot())
                 except Exception as exc:  # noqa: BLE001 - snapshots are best effort
-                    _log_progress_failure(exc)
+                    _log_progress_failure(host, exc)
     except BaseException:
         tally.stop(STOPPED_INTERRUPTED, billing=False)
         for task in tasks:

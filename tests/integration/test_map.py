@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from typing import Any
@@ -707,3 +708,90 @@ def test_a_rerun_after_the_limit_bills_at_most_concurrency_less_one_more(
     assert len(job.charges) == job.metered_event_count  # one unit per key, none twice
     billed = {c["idempotency_key"] for c in job.charges}
     assert {f"{job.job_uuid}:map:{i}" for i in job.result["indices"]} <= billed
+
+
+def _map_records(caplog: pytest.LogCaptureFixture) -> list[Any]:
+    return [r for r in caplog.records if r.name == "seekapi" and "map" in r.getMessage()]
+
+
+def test_item_failures_are_logged_with_the_job_ids_and_no_prefix(
+    configured: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An item's failure is a record with job_uuid and request_id as fields; its message
+    does not start with the logger's name, and holds no secret."""
+    job = configured.create_job({})
+
+    def work(data: Any) -> Any:
+        def item(x: int) -> int:
+            if x == 1:
+                raise ValueError(f"bad {configured.secret}")
+            return x
+
+        return seekapi.current_job().map(item, range(3)).to_json()
+
+    context = FakeLambdaContext(timeout_s=30, aws_request_id="req-map-1")
+    with caplog.at_level("WARNING", logger="seekapi"):
+        assert seekapi.run(job.event, context, work)["ok"] is True
+    (record,) = _map_records(caplog)
+    message = record.getMessage()
+    assert message.startswith("map item 1 failed (item) with ValueError: bad ")
+    assert configured.secret not in message
+    assert (record.job_uuid, record.request_id) == (job.job_uuid, "req-map-1")
+    assert record.exc_info is None
+
+
+def test_under_the_json_format_an_item_failure_carries_its_exception(
+    configured: Backend, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_LAMBDA_LOG_FORMAT=JSON: the exception, masked, is the record's exc_info, so the
+    runtime writes it as errorType, errorMessage and stackTrace; the message is plain."""
+    from seekapi._cli.logformat import LambdaJsonFormatter
+
+    monkeypatch.setenv("AWS_LAMBDA_LOG_FORMAT", "JSON")
+    job = configured.create_job({})
+
+    def work(data: Any) -> Any:
+        def item(x: int) -> int:
+            if x == 1:
+                raise ValueError(f"bad {configured.secret}")
+            return x
+
+        return seekapi.current_job().map(item, range(3)).to_json()
+
+    context = FakeLambdaContext(timeout_s=30, aws_request_id="req-map-2")
+    with caplog.at_level("WARNING", logger="seekapi"):
+        assert seekapi.run(job.event, context, work)["ok"] is True
+    (record,) = _map_records(caplog)
+    assert record.getMessage() == "map item 1 failed (item)"
+    fields = json.loads(LambdaJsonFormatter().format(record))
+    assert fields["errorType"] == "ValueError"
+    assert fields["errorMessage"].startswith("bad ")
+    assert configured.secret not in json.dumps(fields)
+    assert any("test_map.py" in frame for frame in fields["stackTrace"])
+    assert (fields["job_uuid"], fields["request_id"]) == (job.job_uuid, "req-map-2")
+
+
+def test_a_lost_progress_snapshot_is_logged_with_the_job_ids(
+    configured: Backend, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A snapshot push the backend refuses: a warning naming the job, no prefix."""
+    job = configured.create_job({})
+    path = f"/v1/internal/jobs/{job.job_uuid}/push"
+    configured.inject(Fault("status", status=400, count=1, path=path))
+
+    def work(data: Any) -> Any:
+        def item(x: int) -> int:
+            time.sleep(0.05)
+            return x
+
+        job = seekapi.current_job()
+        return job.map(item, range(4), concurrency=1, progress_every=1).to_json()
+
+    context = FakeLambdaContext(timeout_s=30, aws_request_id="req-map-3")
+    with caplog.at_level("DEBUG", logger="seekapi"):
+        assert seekapi.run(job.event, context, work)["ok"] is True
+    records = [r for r in caplog.records if "snapshot" in r.getMessage()]
+    assert records
+    for record in records:
+        assert not record.getMessage().startswith("seekapi")
+        assert (record.job_uuid, record.request_id) == (job.job_uuid, "req-map-3")
