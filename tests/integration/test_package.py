@@ -669,6 +669,40 @@ def test_a_zip_over_the_zipped_limit_is_not_written(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]  # not even a temporary file
 
 
+def test_a_zip_over_a_limit_leaves_no_folder_it_created(tmp_path: Path) -> None:
+    """-o new/deeper/w.zip: the folders made for the zip are removed with it."""
+    worker = make_worker(tmp_path / "w", {"noise.bin": random.randbytes(300_000)})
+    proc = package(
+        str(worker), "-o", "new/deeper/w.zip", "--max-zipped-mb", "0.25",
+        cwd=tmp_path, env={**os.environ, **OFFLINE},
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+
+
+def test_an_output_that_cannot_be_a_zip_is_a_usage_error(tmp_path: Path) -> None:
+    """Something that is not a regular file (a device, here a pipe: safe to test with) is
+    never replaced, and a path that cannot be written is one line, exit 2."""
+    worker = make_worker(tmp_path / "w")
+    env = {**os.environ, **OFFLINE}
+    pipe = tmp_path / "pipe.zip"
+    os.mkfifo(pipe)
+    outputs = {
+        str(pipe): f"-o {pipe} exists and is not a regular file",
+        str(worker / "handler.py" / "x.zip"): f"{worker / 'handler.py'} is not a folder",
+    }
+    if os.path.isdir("/proc/self"):
+        outputs["/proc/x.zip"] = "cannot write /proc/x.zip: "
+    for output, message in outputs.items():
+        proc = package(str(worker), "-o", output, cwd=tmp_path, env=env)
+        assert proc.returncode == 2, (output, proc.stderr)
+        assert message in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert stat.S_ISFIFO(os.stat(pipe).st_mode)
+    assert (worker / "handler.py").read_text() == HANDLER
+
+
 def test_files_over_the_unzipped_limit_are_not_written(tmp_path: Path) -> None:
     """Compressible data over --max-unzipped-mb: exit 1, the figures, no zip."""
     worker = make_worker(tmp_path / "w", {"zeros.bin": bytes(400_000)})

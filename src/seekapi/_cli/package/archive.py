@@ -93,9 +93,14 @@ def write_zip(
     needles = [os.fsencode(path) for path in dict.fromkeys([*refused, *noted]) if path]
     holding: dict[str, list[str]] = {os.fsdecode(needle): [] for needle in needles}
     folder = os.path.dirname(os.path.abspath(destination))
-    handle, temporary = tempfile.mkstemp(
-        prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=folder
-    )
+    try:
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{os.path.basename(destination)}.", suffix=".tmp", dir=folder
+        )
+    except OSError as exc:
+        raise PackageError(
+            f"cannot write {destination}: {exc.strerror or exc}", exit_code=EXIT_USAGE
+        ) from None
     unzipped = 0
     try:
         with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", allowZip64=True) as archive:
@@ -122,9 +127,11 @@ def write_zip(
         _check_limits(destination, zipped, unzipped, max_zipped, max_unzipped)
         os.chmod(temporary, 0o666 & ~_umask())
         os.replace(temporary, destination)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.remove(temporary)
+        if isinstance(exc, OSError):
+            raise PackageError(f"cannot write {destination}: {exc.strerror or exc}") from None
         raise
     return ArchiveStats(len(entries), unzipped, zipped, holding)
 

@@ -8,6 +8,7 @@ when it is complete and within the limits.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -84,23 +85,27 @@ def build(
         if not requirements.named:
             raise
         # The handler may come from a requirement: checked again once they are installed.
-    os.makedirs(os.path.dirname(output), exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="seekapi-package-") as scratch:
-        installed, distributions = _install(requirements, scratch, request.target, say)
-        entries = merge(worker, bundled, installed)
-        handler_file = check_handler(request.handler, entries, worker_dir)
-        stats = write_zip(
-            output,
-            entries,
-            timestamp=timestamp,
-            max_zipped=int(request.max_zipped_mb * MIB),
-            max_unzipped=int(request.max_unzipped_mb * MIB),
-            refused=_spellings(scratch),
-            noted=_spellings(worker_dir),
-        )
-    if request.container:
-        text = dockerfile_text(os.path.basename(output), request.target, request.handler)
-        write_dockerfile(dockerfile, text)
+    created = _make_folder(os.path.dirname(output), request.output)
+    try:
+        with tempfile.TemporaryDirectory(prefix="seekapi-package-") as scratch:
+            installed, distributions = _install(requirements, scratch, request.target, say)
+            entries = merge(worker, bundled, installed)
+            handler_file = check_handler(request.handler, entries, worker_dir)
+            stats = write_zip(
+                output,
+                entries,
+                timestamp=timestamp,
+                max_zipped=int(request.max_zipped_mb * MIB),
+                max_unzipped=int(request.max_unzipped_mb * MIB),
+                refused=_spellings(scratch),
+                noted=_spellings(worker_dir),
+            )
+        if request.container:
+            text = dockerfile_text(os.path.basename(output), request.target, request.handler)
+            write_dockerfile(dockerfile, text)
+    except BaseException:
+        _remove_folders(created)  # a failed build leaves nothing behind, folders included
+        raise
     return BuiltPackage(
         output=output,
         stats=stats,
@@ -121,6 +126,40 @@ def build(
     )
 
 
+def _make_folder(folder: str, shown: str) -> list[str]:
+    """Create ``folder`` (the zip's) if need be; the folders created, deepest first.
+
+    Raises :class:`PackageError` (a usage error) when it cannot be created.
+    """
+    missing: list[str] = []
+    current = folder
+    while not os.path.lexists(current):
+        missing.append(current)
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    if not os.path.isdir(current):
+        raise PackageError(
+            f"-o {shown}: {current} is not a folder, so the zip cannot go in it",
+            exit_code=EXIT_USAGE,
+        )
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise PackageError(
+            f"-o {shown}: cannot create its folder {folder}: {exc.strerror or exc}",
+            exit_code=EXIT_USAGE,
+        ) from None
+    return missing
+
+
+def _remove_folders(folders: list[str]) -> None:
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            os.rmdir(folder)
+
+
 def _check_paths(request: PackageRequest) -> tuple[str, str, str]:
     """The worker folder, the zip and the Dockerfile beside it, as absolute paths.
 
@@ -135,6 +174,12 @@ def _check_paths(request: PackageRequest) -> tuple[str, str, str]:
     if os.path.isdir(output):
         raise PackageError(
             f"-o {request.output} is a folder: name the zip file", exit_code=EXIT_USAGE
+        )
+    if os.path.exists(output) and not os.path.isfile(output):
+        raise PackageError(
+            f"-o {request.output} exists and is not a regular file (a device, a pipe...):"
+            " it is left as it is; name a zip file",
+            exit_code=EXIT_USAGE,
         )
     dockerfile = os.path.join(os.path.dirname(output), "Dockerfile")
     if request.container:
