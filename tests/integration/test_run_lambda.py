@@ -554,3 +554,98 @@ def test_without_lambda_a_raise_and_an_import_failure_are_json_records(tmp_path:
     # --json keeps its error object as it was.
     out = summary(seekapi_run("raises.py", "--input", "{}", "--json", cwd=tmp_path, env=env))
     assert "stack_trace" not in out["error"]
+
+
+# -- zips Lambda would refuse, and what unpacking keeps -------------------------------------
+
+HANDLER_SOURCE = "def handler(event, context):\n    return {'ok': True}\n"
+
+
+def _corrupt_zip(path: Path) -> None:
+    """A zip whose deflate data is garbage: the central directory is fine."""
+    data = b"x" * 4000
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("handler.py", HANDLER_SOURCE)
+        archive.writestr("data.bin", data)
+    raw = bytearray(path.read_bytes())
+    header = raw.find(b"PK\x03\x04", raw.find(b"data.bin") - 40)
+    start = header + 30 + len("data.bin")
+    raw[start : start + 8] = b"\xff" * 8
+    path.write_bytes(bytes(raw))
+
+
+def _unsupported_zip(path: Path) -> None:
+    """A zip whose member says compression method 99 (AES, WinZip's), unknown to zipfile."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("handler.py", HANDLER_SOURCE)
+    raw = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):
+        at = raw.find(signature)
+        raw[at + offset : at + offset + 2] = (99).to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+
+
+def _encrypted_zip(path: Path) -> None:
+    """A zip whose member has the 'encrypted' flag set, as a password-protected one has."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("handler.py", HANDLER_SOURCE)
+    raw = bytearray(path.read_bytes())
+    for signature, offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = raw.find(signature)
+        raw[at + offset] |= 0x01
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("make", [_corrupt_zip, _unsupported_zip, _encrypted_zip])
+def test_a_zip_that_cannot_be_unpacked_is_a_one_line_error(tmp_path: Path, make: Any) -> None:
+    """Corrupt data, an unknown compression method, a password: one line, no traceback."""
+    path = tmp_path / "worker.zip"
+    make(path)
+    for extra in ([], ["--json"]):
+        proc = seekapi_run("--lambda", str(path), "--input", "{}", *extra, cwd=tmp_path)
+        assert proc.returncode in (1, 2), proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr
+        assert "cannot unpack worker.zip" in proc.stderr
+        if extra:
+            assert '"internal"' not in proc.stdout
+
+
+def test_a_zip_over_lambdas_unzipped_limit_is_refused_before_it_is_unpacked(
+    tmp_path: Path,
+) -> None:
+    """Over 250 MB of files (a highly compressible one here): refused as Lambda refuses it."""
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("handler.py", HANDLER_SOURCE)
+        with archive.open("zeros.bin", "w", force_zip64=True) as file:
+            chunk = b"\0" * (1 << 20)
+            for _ in range(251):
+                file.write(chunk)
+    proc = seekapi_run("--lambda", str(path), "--input", "{}", cwd=tmp_path)
+    assert proc.returncode in (1, 2), proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert "over Lambda's limit of 262,144,000 bytes" in proc.stderr
+
+
+def test_a_zip_keeps_its_files_modes_and_its_names_safe(tmp_path: Path) -> None:
+    """A packaged tool.sh with mode 755 runs; a name with .. lands inside the task root."""
+    path = tmp_path / "worker.zip"
+    handler = (
+        "import os, subprocess\n"
+        "def handler(event, context):\n"
+        "    root = os.environ['LAMBDA_TASK_ROOT']\n"
+        "    out = subprocess.run([os.path.join(root, 'tool.sh')], capture_output=True,"
+        " text=True, check=True).stdout.strip()\n"
+        "    return {'ok': True, 'tool': out, 'up': os.path.exists(os.path.join(root, 'up.txt'))}\n"
+    )
+    tool = zipfile.ZipInfo("tool.sh")
+    tool.external_attr = 0o100755 << 16
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("handler.py", handler)
+        archive.writestr(tool, "#!/bin/sh\necho tool ran\n")
+        archive.writestr("../up.txt", "outside?")
+    proc = seekapi_run("--lambda", str(path), "--input", "{}", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (call,) = summary(proc)["invocations"]
+    assert call["returned"] == {"ok": True, "tool": "tool ran", "up": True}
+    assert not (tmp_path / "up.txt").exists()

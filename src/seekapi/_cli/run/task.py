@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 
-from .._common import CommandError, display_path
+from .._common import EXIT_FAILED, CommandError, display_path
 
 DEFAULT_MODULE = "handler"
 DEFAULT_FUNCTION = "handler"
@@ -93,11 +94,7 @@ def task_root(task: Task, scratch: str) -> str:
     """
     if task.kind == "zip":
         root = os.path.join(scratch, "task")
-        try:
-            with zipfile.ZipFile(task.path) as archive:
-                archive.extractall(root)  # names with .. or a leading / are made safe
-        except (OSError, zipfile.BadZipFile) as exc:
-            raise CommandError(f"cannot unpack {_shown(task.path)}: {exc}") from None
+        unpack(task.path, root)
     elif task.kind in ("folder", "module"):
         root = task.path
     else:
@@ -105,6 +102,51 @@ def task_root(task: Task, scratch: str) -> str:
     if task.kind != "module":
         _check_module(task, root)
     return root
+
+
+UNZIPPED_LIMIT = 262_144_000
+"""Bytes a function's code may take unpacked: Lambda's limit (250 MB)."""
+
+
+def unpack(path: str, root: str) -> None:
+    """Unpack the zip at ``path`` into ``root`` as Lambda does, or raise
+    :class:`CommandError` saying why it cannot be.
+
+    A zip whose files add up to more than :data:`UNZIPPED_LIMIT` is refused before
+    anything is written. Names with ``..`` or a leading ``/`` are made safe (by
+    :meth:`zipfile.ZipFile.extract`), and each file keeps the mode the zip records for
+    it, so that a packaged ``tool.sh`` with mode 755 can be run.
+    """
+    shown = _shown(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+            _check_size(shown, members)
+            for member in members:
+                written = archive.extract(member, root)
+                mode = (member.external_attr >> 16) & 0o777
+                if mode and not member.is_dir():
+                    os.chmod(written, mode | 0o400)  # readable by its owner, whatever it says
+    except CommandError:
+        raise
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise CommandError(f"cannot unpack {shown}: {exc}") from None
+    except NotImplementedError as exc:  # a compression method zipfile does not know
+        raise CommandError(f"cannot unpack {shown}: {exc}") from None
+    except RuntimeError as exc:  # an encrypted member, which Lambda cannot unpack either
+        raise CommandError(
+            f"cannot unpack {shown}: {exc} (Lambda cannot run a password-protected zip)"
+        ) from None
+
+
+def _check_size(shown: str, members: list[zipfile.ZipInfo]) -> None:
+    size = sum(member.file_size for member in members)
+    if size > UNZIPPED_LIMIT:
+        raise CommandError(
+            f"{shown} unpacks to {size:,} bytes, over Lambda's limit of"
+            f" {UNZIPPED_LIMIT:,} bytes (250 MB) for a function's code",
+            exit_code=EXIT_FAILED,
+        )
 
 
 def _check_module(task: Task, root: str) -> None:
