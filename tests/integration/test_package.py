@@ -14,6 +14,7 @@ import os
 import platform
 import random
 import re
+import shlex
 import shutil
 import stat
 import subprocess
@@ -825,8 +826,8 @@ def test_container_writes_a_dockerfile_for_lambdas_base_image(tmp_path: Path) ->
     lines = [line for line in dockerfile.read_text().splitlines() if not line.startswith("#")]
     assert [line for line in lines if line] == [
         "FROM --platform=$BUILDPLATFORM public.ecr.aws/lambda/python:3.13 AS unpacked",
-        "COPY fn.zip /tmp/worker.zip",
-        "RUN python -m zipfile -e /tmp/worker.zip /tmp/worker",
+        'COPY ["fn.zip", "/tmp/worker.zip"]',
+        f"RUN python -c {UNPACK_IN_DOCKERFILE}",
         "FROM --platform=linux/arm64 public.ecr.aws/lambda/python:3.13",
         "COPY --from=unpacked /tmp/worker/ ${LAMBDA_TASK_ROOT}/",
         'CMD ["handler.handler"]',
@@ -838,6 +839,50 @@ def test_container_writes_a_dockerfile_for_lambdas_base_image(tmp_path: Path) ->
     assert proc.returncode == 0, proc.stderr
     text = dockerfile.read_text()
     assert f"FROM --platform=linux/amd64 public.ecr.aws/lambda/python:{PYTHON}\n" in text
+
+
+UNPACK_IN_DOCKERFILE = (
+    "\"import os, zipfile; z = zipfile.ZipFile('/tmp/worker.zip');"
+    " [os.chmod(z.extract(i, '/tmp/worker'), i.external_attr >> 16 & 0o777)"
+    ' for i in z.infolist()]"'
+)
+"""The Dockerfile's unpacking step, as written (checked by running it, below)."""
+
+
+def test_container_with_a_space_in_the_zips_name(tmp_path: Path) -> None:
+    """COPY takes the JSON form, and the printed docker build command is quoted."""
+    worker = make_worker(tmp_path / "w")
+    proc = package(
+        str(worker), "-o", "sp dir/my worker.zip", "--container",
+        cwd=tmp_path, env={**os.environ, **OFFLINE},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "sp dir" / "Dockerfile").read_text()
+    assert 'COPY ["my worker.zip", "/tmp/worker.zip"]\n' in text
+    assert "-t my-worker 'sp dir'\n" in proc.stdout
+
+
+def test_the_dockerfiles_unpacking_keeps_the_executable_bit(tmp_path: Path) -> None:
+    """The RUN step, run here against a real zip, gives run.sh 0755 and others 0644."""
+    worker = make_worker(tmp_path / "w", {"run.sh": "#!/bin/sh\n"})
+    (worker / "run.sh").chmod(0o755)
+    proc = package(
+        str(worker), "-o", "dist/w.zip", "--container", cwd=tmp_path, env={**os.environ, **OFFLINE}
+    )
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "dist" / "Dockerfile").read_text()
+    run = next(line for line in text.splitlines() if line.startswith("RUN "))
+    command = shlex.split(run[len("RUN ") :])
+    assert command[:2] == ["python", "-c"]
+    code = (
+        command[2]
+        .replace("/tmp/worker.zip", str(tmp_path / "dist" / "w.zip"))
+        .replace("'/tmp/worker'", repr(str(tmp_path / "unpacked")))
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    assert stat.S_IMODE((tmp_path / "unpacked" / "run.sh").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "unpacked" / "handler.py").stat().st_mode) == 0o644
+    assert (tmp_path / "unpacked" / "seekapi" / "__init__.py").is_file()
 
 
 def test_container_never_replaces_a_dockerfile_of_the_users(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 
 from ..._version import __version__
@@ -167,7 +168,7 @@ def _as_text(request: PackageRequest, built: BuiltPackage) -> str:
         folder = display_path(os.path.dirname(built.dockerfile))
         lines.append(
             f"Wrote {display_path(built.dockerfile)}: docker build --platform"
-            f" {target.docker_platform} -t my-worker {folder}"
+            f" {target.docker_platform} -t my-worker {shlex.quote(folder)}"
         )
     return "\n".join(lines) + "\n"
 

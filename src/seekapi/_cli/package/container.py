@@ -2,12 +2,13 @@
 
 It is written beside the zip and builds from it: a first stage, on the machine that
 builds the image (no emulation for arm64 on an x86 machine), unpacks the zip with the
-base image's own Python; the image then copies the unpacked files into
+base image's own Python, keeping each file's mode; the image then copies the unpacked files into
 ``${LAMBDA_TASK_ROOT}`` of AWS's Lambda base image for the runtime and architecture.
 """
 
 from __future__ import annotations
 
+import json
 import os
 
 from .failure import PackageError
@@ -17,6 +18,16 @@ MARKER = "# Written by seekapi package --container"
 """The Dockerfile's first line: a Dockerfile without it is never replaced."""
 
 BASE_IMAGE = "public.ecr.aws/lambda/python"
+
+_ZIP_IN_STAGE = "/tmp/worker.zip"  # noqa: S108 - a path in the image's first stage, not here
+
+UNPACK = (
+    "import os, zipfile; z = zipfile.ZipFile('/tmp/worker.zip');"
+    " [os.chmod(z.extract(i, '/tmp/worker'), i.external_attr >> 16 & 0o777)"
+    " for i in z.infolist()]"
+)
+"""Python code that unpacks the zip keeping each file's mode (``python -m zipfile -e``
+drops them: an executable would lose its bit in the image)."""
 
 
 def dockerfile_text(zip_name: str, target: LambdaTarget, handler: str) -> str:
@@ -29,8 +40,9 @@ def dockerfile_text(zip_name: str, target: LambdaTarget, handler: str) -> str:
         "\n"
         "# Unpack the zip on the building machine's own platform: no emulation needed.\n"
         f"FROM --platform=$BUILDPLATFORM {image} AS unpacked\n"
-        f"COPY {zip_name} /tmp/worker.zip\n"
-        "RUN python -m zipfile -e /tmp/worker.zip /tmp/worker\n"
+        f"COPY {json.dumps([zip_name, _ZIP_IN_STAGE])}\n"
+        "# Extract each file with the mode the zip gives it (0755 for executables).\n"
+        f'RUN python -c "{UNPACK}"\n'
         "\n"
         f"FROM --platform={target.docker_platform} {image}\n"
         "COPY --from=unpacked /tmp/worker/ ${LAMBDA_TASK_ROOT}/\n"
