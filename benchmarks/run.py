@@ -526,7 +526,10 @@ class Bench:
             self.log(f"  !! job.map failed: {exc}")
             self.broken["job.map"] = str(exc)[-2000:]
             return
+        noted: set[str] = set()
         for row in rows:
+            first = row.workload not in noted
+            noted.add(row.workload)
             self.rows.append(
                 Row(
                     row.workload,
@@ -536,7 +539,7 @@ class Bench:
                     target=row.target,
                     passed=row.passed,
                     fmt=row.fmt,
-                    note=f"raw column: the {row.baseline_label}",
+                    note=f"raw column: the {row.baseline_label}" if first else "",
                 )
             )
 
