@@ -1090,6 +1090,22 @@ def test_init_two_projects_in_one_repository_are_tested_apart(tmp_path: Path) ->
     assert "10 passed" in tests.stdout
 
 
+def test_init_refuses_a_name_whose_test_module_a_sibling_project_has(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """alpha-2 and alpha_2 (or Alpha_2) would both test in test_alpha_2.py, and pytest
+    cannot collect both: the second init exits 2 and writes nothing."""
+    assert main(["init", "alpha-2", "--dir", str(tmp_path)]) == 0
+    capsys.readouterr()
+    for name in ("alpha_2", "Alpha_2"):
+        assert main(["init", name, "--dir", str(tmp_path)]) == 2
+        err = capsys.readouterr().err
+        assert f"{name!r} would have its tests in test_alpha_2.py" in err
+        assert "alpha-2" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["alpha-2"]
+    assert main(["init", "alpha_2", "--dir", str(tmp_path / "elsewhere")]) == 0
+
+
 def test_init_needs_index_readme_one_liner_works_in_a_plain_virtual_environment(
     tmp_path: Path,
 ) -> None:

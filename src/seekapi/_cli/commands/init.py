@@ -11,7 +11,7 @@ import sys
 from ..._version import __version__
 from .._common import EXIT_OK, CommandError, display_path, emit_json
 from ..base import Command, add_json, wrap
-from ..templates import project_files
+from ..templates import identifier, project_files
 
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,63}")
 
@@ -27,6 +27,27 @@ def check_name(name: str) -> None:
             f"{name!r} is not a usable project name: start with a letter, then use letters,"
             " digits, '-' or '_' (at most 64 characters)"
         )
+
+
+def _check_test_module_is_free(parent: str, name: str) -> None:
+    """Raise :class:`CommandError` when a sibling folder of ``parent`` already holds the
+    test module ``name`` would get (``alpha-2`` and ``alpha_2`` both give
+    ``test_alpha_2.py``): pytest cannot collect two test modules of one name from
+    folders without packages, so the second project's tests would not run beside the
+    first's."""
+    filename = f"test_{identifier(name)}.py"
+    try:
+        siblings = sorted(os.listdir(parent))
+    except OSError:
+        return  # no parent yet (it is created), or unreadable: nothing to clash with
+    for sibling in siblings:
+        if sibling != name and os.path.isfile(os.path.join(parent, sibling, filename)):
+            raise CommandError(
+                f"{name!r} would have its tests in {filename}, and"
+                f" {display_path(os.path.join(parent, sibling, filename))} has that name:"
+                " pytest cannot collect both from one folder. Choose a name that differs"
+                " in more than '-', '_' or case; nothing was written"
+            )
 
 
 def _remove(target: str, written: list[str], created: bool) -> None:
@@ -78,6 +99,7 @@ class InitCommand(Command):
                 raise CommandError(
                     f"{display_path(target)} already exists and is not empty; nothing was written"
                 )
+        _check_test_module_is_free(parent, name)
         created = not os.path.lexists(target)
         written: list[str] = []
         try:
