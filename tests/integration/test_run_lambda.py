@@ -649,3 +649,24 @@ def test_a_zip_keeps_its_files_modes_and_its_names_safe(tmp_path: Path) -> None:
     (call,) = summary(proc)["invocations"]
     assert call["returned"] == {"ok": True, "tool": "tool ran", "up": True}
     assert not (tmp_path / "up.txt").exists()
+
+
+def test_memory_counts_the_processes_the_handler_started(tmp_path: Path) -> None:
+    """A subprocess holding 400 MB in a 128 MB function: the process tree is over, so the
+    invocation fails with Runtime.OutOfMemory, and Max Memory Used counts the child."""
+    (tmp_path / "handler.py").write_text(
+        "import subprocess, sys\n"
+        "def handler(event, context):\n"
+        "    code = 'import time; b = b\"x\" * (400 * 1024 * 1024); time.sleep(20)'\n"
+        "    subprocess.run([sys.executable, '-c', code], check=True)\n"
+        "    return {'ok': True}\n"
+    )
+    proc = seekapi_run(
+        "--lambda", str(tmp_path), "--input", "{}", "--memory", "128", "--json",
+        "--out", str(tmp_path / "out"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    (call,) = summary(proc)["invocations"]
+    assert call["error"]["exception"] == "Runtime.OutOfMemory"
+    assert call["report"]["max_memory_used_mb"] > 128

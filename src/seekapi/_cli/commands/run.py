@@ -163,8 +163,9 @@ def _add_lambda(parser: argparse.ArgumentParser) -> None:
         type=whole_number(128, 10240, "a whole number"),
         metavar="MB",
         help="with --lambda: the function's memory size (128 to 10240; default:"
-        " AWS_LAMBDA_FUNCTION_MEMORY_SIZE or 512); a process whose resident memory goes"
-        " over it is killed, as Lambda kills it",
+        " AWS_LAMBDA_FUNCTION_MEMORY_SIZE or 512); once the resident memory of the"
+        " runtime process and every process it started adds up to more, they are"
+        " killed, as Lambda kills them",
     )
 
 
