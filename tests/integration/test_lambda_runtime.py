@@ -237,3 +237,19 @@ def test_the_first_poll_ends_the_init_phase(runtime: RuntimeAPI, task_root: Path
     assert started < polled <= done.delivered_at_monotonic
     assert done.duration_s is not None
     assert done.duration_s >= 0
+
+
+def test_without_log_dir_the_output_files_stay_out_of_the_task_root(task_root: Path) -> None:
+    """The stdout and stderr files go to a temporary folder, not the worker's folder (which
+    would then be packaged); it is gone once the process is stopped, what it held kept."""
+    with RuntimeAPI() as runtime:
+        process = start_runtime_process(runtime, "app.echo", cwd=task_root)
+        runtime.wait(runtime.invoke({"n": 1}), timeout=10)
+        folder = process.stdout_path.parent
+        assert folder != task_root.resolve()
+        assert task_root.resolve() not in folder.resolve().parents
+        assert process.stderr_path.parent == folder
+    assert sorted(p.name for p in task_root.iterdir() if not p.name.startswith("__")) == ["app.py"]
+    assert not folder.exists()
+    assert "handling 1\n" in process.read_stdout()
+    assert isinstance(process.read_stderr(), str)

@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,11 +90,15 @@ class RuntimeProcess(subprocess.Popen[bytes]):
     """A ``python -m awslambdaric`` process whose stdout and stderr go to files.
 
     The files are written by the child directly, so nothing blocks however much it
-    prints; read them at any time, typically after :meth:`RuntimeAPI.stop`.
+    prints; read them at any time, typically after :meth:`RuntimeAPI.stop`. When
+    :func:`start_runtime_process` made a temporary folder for them (no ``log_dir``),
+    :meth:`stop` keeps what they hold in memory and removes the folder.
     """
 
     stdout_path: Path
     stderr_path: Path
+    _own_log_dir: Path | None = None
+    _kept: tuple[bytes, bytes] | None = None
 
     def read_stdout(self) -> str:
         """What the process wrote to stdout so far: the handler's prints and log records.
@@ -101,24 +106,39 @@ class RuntimeProcess(subprocess.Popen[bytes]):
         Read as bytes, so the ``\\r`` awslambdaric puts between the lines of one error
         record stays as it is.
         """
-        return self.stdout_path.read_bytes().decode("utf-8", errors="replace")
+        raw = self._kept[0] if self._kept is not None else self.stdout_path.read_bytes()
+        return raw.decode("utf-8", errors="replace")
 
     def read_stderr(self) -> str:
         """What the process wrote to stderr so far (tracebacks, warnings)."""
-        return self.stderr_path.read_bytes().decode("utf-8", errors="replace")
+        raw = self._kept[1] if self._kept is not None else self.stderr_path.read_bytes()
+        return raw.decode("utf-8", errors="replace")
 
     def stop(self, grace_s: float = 2.0) -> int:
         """Wait up to ``grace_s`` for the process to exit, then terminate, then kill it.
 
-        Returns the exit status (negative: the signal that ended it).
+        Returns the exit status (negative: the signal that ended it). The temporary
+        folder of the output files, if :func:`start_runtime_process` made one, is
+        removed (their content stays readable).
         """
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            return self.wait(timeout=grace_s)
-        self.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            return self.wait(timeout=1.0)
-        self.kill()
-        return self.wait()
+        try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return self.wait(timeout=grace_s)
+            self.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                return self.wait(timeout=1.0)
+            self.kill()
+            return self.wait()
+        finally:
+            self._remove_log_dir()
+
+    def _remove_log_dir(self) -> None:
+        folder = self._own_log_dir
+        if folder is None or self.returncode is None:
+            return
+        self._kept = (self.stdout_path.read_bytes(), self.stderr_path.read_bytes())
+        self._own_log_dir = None
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def lambda_variables(runtime: RuntimeAPI, handler: str, task_root: Path) -> dict[str, str]:
@@ -157,15 +177,17 @@ def start_runtime_process(
     Lambda sets (``AWS_LAMBDA_RUNTIME_API``, ``_HANDLER``, ``LAMBDA_TASK_ROOT``,
     ``AWS_LAMBDA_FUNCTION_*``, ``AWS_LAMBDA_LOG_*``, ``AWS_REGION``, ``TZ``), then
     ``env`` on top (``AWS_LAMBDA_LOG_FORMAT`` and ``AWS_LAMBDA_LOG_LEVEL`` choose how
-    the runtime logs). stdout and stderr go to fresh files in ``log_dir`` (default:
-    ``cwd``), see :class:`RuntimeProcess`. ``runtime.stop()`` waits for the process.
+    the runtime logs). stdout and stderr go to fresh files in ``log_dir`` (default: a
+    temporary folder outside ``cwd``, so that nothing is left in the worker's folder to
+    be packaged; it is removed when the process is stopped), see :class:`RuntimeProcess`.
+    ``runtime.stop()`` waits for the process.
     Raises RuntimeError when awslambdaric is not installed for this Python.
     """
     missing = awslambdaric_missing(python)
     if missing is not None:
         raise RuntimeError(missing)
     task_root = Path(cwd).resolve()
-    logs = Path(log_dir) if log_dir is not None else task_root
+    logs = Path(log_dir) if log_dir is not None else Path(tempfile.mkdtemp(prefix="awslambdaric-"))
     child_env = {
         name: value
         for name, value in os.environ.items()
@@ -189,10 +211,16 @@ def start_runtime_process(
             stdout=out_fd,
             stderr=err_fd,
         )
+    except BaseException:
+        if log_dir is None:
+            shutil.rmtree(logs, ignore_errors=True)
+        raise
     finally:
         os.close(out_fd)
         os.close(err_fd)
     process.stdout_path = Path(out_name)
     process.stderr_path = Path(err_name)
+    if log_dir is None:
+        process._own_log_dir = logs
     runtime.attach(process)
     return process
