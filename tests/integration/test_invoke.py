@@ -388,3 +388,28 @@ def test_under_the_json_log_format_a_raise_is_a_json_record(serve: Serve, tmp_pa
     assert any("worker.py" in frame for frame in record["stackTrace"])
     assert record["job_uuid"]
     assert record["requestId"] == record["request_id"]
+
+
+@pytest.mark.parametrize("shape", ["credentials", "query", "fragment"])
+def test_a_url_with_credentials_or_a_query_is_refused_before_any_job(
+    serve: Serve, tmp_path: Path, shape: str
+) -> None:
+    """user:password@ or ?query in --url: exit 2 at once, no job, the password never shown."""
+    (tmp_path / "worker.py").write_text(FILE_WORKER, "utf-8")
+    scheme, _, rest = serve.url.partition("://")
+    url = {
+        "credentials": f"{scheme}://ada:hunter2pw@{rest}",
+        "query": f"{serve.url}/?token=hunter2pw",
+        "fragment": f"{serve.url}/#hunter2pw",
+    }[shape]
+    before = serve.job_count()
+    for extra in ([], ["--json"]):
+        proc = invoke(
+            "worker.py", "--input", "{}", "--url", url, "--secret", SECRET, *extra, cwd=tmp_path
+        )
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "--url must" in proc.stderr
+        assert "Handler:" not in proc.stdout
+        if shape == "credentials":
+            assert "hunter2pw" not in proc.stdout + proc.stderr
+    assert serve.job_count() == before

@@ -39,12 +39,24 @@ class ServeClient:
 
     def __init__(self, url: str, secret: str, timeout: float = 10.0) -> None:
         parts = urlsplit(url)
+        shown = _without_credentials(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise CommandError(f"--url must be an http:// or https:// URL: {url!r}")
+            raise CommandError(f"--url must be an http:// or https:// URL: {shown!r}")
+        if "@" in parts.netloc:
+            # The emulator takes its secret in a header, never in the URL; and a URL
+            # holding credentials must not be printed in the summary.
+            raise CommandError(
+                f"--url must not hold a user name or password ({shown!r}): give the"
+                " emulator's secret with --secret"
+            )
+        if parts.query or parts.fragment or "?" in url or "#" in url:
+            raise CommandError(
+                f"--url must be the emulator's base URL, without a query or fragment: {shown!r}"
+            )
         try:
             port = parts.port
         except ValueError:
-            raise CommandError(f"--url has a port that is not a number: {url!r}") from None
+            raise CommandError(f"--url has a port that is not a number: {shown!r}") from None
         self.url = url.rstrip("/")
         self._https = parts.scheme == "https"
         self._host = parts.hostname
@@ -154,6 +166,22 @@ class ServeClient:
             raise CommandError(f"cannot reach {self.url}: {reason}; {_START_HINT}") from None
         finally:
             connection.close()
+
+
+def _without_credentials(url: str) -> str:
+    """``url`` with whatever precedes an ``@`` in its host part replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url if "@" not in url else "***@" + url.rpartition("@")[2]
+    host_end = len(rest)
+    for mark in "/?#":
+        at = rest.find(mark)
+        if at >= 0:
+            host_end = min(host_end, at)
+    netloc, tail = rest[:host_end], rest[host_end:]
+    if "@" in netloc:
+        netloc = "***@" + netloc.rpartition("@")[2]
+    return f"{scheme}{sep}{netloc}{tail}"
 
 
 def _message(body: bytes) -> str:
