@@ -39,8 +39,9 @@ class PackageCommand(Command):
 
     description = wrap(
         "Build a Lambda deployment zip of the worker folder DIR (default: the working"
-        " directory): its files (tests, caches, virtual environments and local-mode output"
-        " left out), the requirements in DIR/requirements.txt as manylinux wheels for"
+        " directory): its files (tests, caches, virtual environments, local-mode output,"
+        " dist/ and build/, .zip and .env files left out; a link out of DIR stops the"
+        " build), the requirements in DIR/requirements.txt as manylinux wheels for"
         " Lambda's Python and architecture, and this seekapi, bundled. The same inputs give"
         " the same bytes. The zip must hold the handler, and stay within Lambda's size"
         " limits."

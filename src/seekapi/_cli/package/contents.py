@@ -2,8 +2,10 @@
 
 Three sources, all at the top of the zip (Lambda puts its root first on ``sys.path``):
 
-- the worker's folder, less tests, caches, version control, virtual environments and
-  local-mode output;
+- the worker's folder, less tests, caches, version control, virtual environments,
+  local-mode output, ``dist/`` and ``build/`` at its top, and (with a warning) ``.zip``
+  files, ``.env`` files, links to folders and links to nothing; a link leading out of
+  the folder is refused, and a test-like module the handler imports is kept;
 - seekapi, copied from where it is installed (the package this command runs from), so
   the zip never depends on which seekapi a package index offers;
 - the requirements pip installed, as their wheels laid them out, less the test suites
