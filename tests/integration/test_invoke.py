@@ -413,3 +413,14 @@ def test_a_url_with_credentials_or_a_query_is_refused_before_any_job(
         if shape == "credentials":
             assert "hunter2pw" not in proc.stdout + proc.stderr
     assert serve.job_count() == before
+
+
+def test_a_wrong_memory_size_is_refused_before_any_job(serve: Serve, tmp_path: Path) -> None:
+    """AWS_LAMBDA_FUNCTION_MEMORY_SIZE=64: exit 2, as --memory would say, and no job."""
+    (tmp_path / "worker.py").write_text(FILE_WORKER, "utf-8")
+    before = serve.job_count()
+    env = {**os.environ, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "64"}
+    proc = invoke("worker.py", "--input", "{}", *at(serve), cwd=tmp_path, env=env)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "between 128 and 10240" in proc.stderr
+    assert serve.job_count() == before

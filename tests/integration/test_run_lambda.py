@@ -670,3 +670,24 @@ def test_memory_counts_the_processes_the_handler_started(tmp_path: Path) -> None
     (call,) = summary(proc)["invocations"]
     assert call["error"]["exception"] == "Runtime.OutOfMemory"
     assert call["report"]["max_memory_used_mb"] > 128
+
+
+@pytest.mark.parametrize("value", ["64", "20000", "lots", "-1"])
+def test_a_memory_size_lambda_would_not_allow_is_refused(tmp_path: Path, value: str) -> None:
+    """AWS_LAMBDA_FUNCTION_MEMORY_SIZE outside 128 to 10240, or not a number: exit 2 saying
+    so, with and without --lambda; --memory, which wins over it, makes the run go ahead."""
+    (tmp_path / "handler.py").write_text(HANDLER_SOURCE)
+    env = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": value}
+    for args in (["handler.py"], ["--lambda", str(tmp_path)]):
+        proc = seekapi_run(*args, "--input", "{}", cwd=tmp_path, env=env)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert "AWS_LAMBDA_FUNCTION_MEMORY_SIZE is" in proc.stderr
+        assert "between 128 and 10240" in proc.stderr
+    proc = seekapi_run(
+        "--lambda", str(tmp_path), "--input", "{}", "--memory", "256", "--json",
+        "--out", str(tmp_path / "out"),
+        cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (call,) = summary(proc)["invocations"]
+    assert call["report"]["memory_size_mb"] == 256

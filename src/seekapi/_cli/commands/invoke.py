@@ -33,7 +33,7 @@ from ..invoke.admin import DEFAULT_URL, ServeClient
 from ..run.handler import HandlerSpec, parse_handler
 from ..run.plan import Plan
 from ..run.report import Where, add_all_charges, outcome_from_view, report_init_failure, show
-from ..run.sandbox import Function, Ran, prepare, run_handler
+from ..run.sandbox import Function, Ran, environ_memory_mb, prepare, run_handler
 
 
 class InvokeCommand(Command):
@@ -165,6 +165,7 @@ def _what_to_run(args: argparse.Namespace) -> tuple[HandlerSpec, Any]:
         value = read_json_file(args.input_file, "--input-file")
     if args.job_uuid is not None and not args.job_uuid.strip():
         raise CommandError("--job-uuid must not be blank")
+    environ_memory_mb(os.environ)  # a wrong memory size should leave no job behind
     return spec, value
 
 

@@ -119,9 +119,7 @@ def _setup(plan: Plan, backend: Backend, scratch: str, log_level: str | None) ->
     assert plan.task is not None
     root = task_root(plan.task, scratch)
     fixtures = fixtures_file(plan, scratch)
-    function, lambda_env = function_settings(plan.spec, os.environ)
-    if plan.memory_mb is not None:
-        function = replace(function, memory_mb=plan.memory_mb)
+    function, lambda_env = function_settings(plan.spec, os.environ, plan.memory_mb)
     temp = os.path.join(scratch, "tmp")
     os.mkdir(temp)
     # A zip runs as in Lambda with nothing but what it holds, the standard library and

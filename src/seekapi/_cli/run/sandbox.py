@@ -171,19 +171,41 @@ _DEFAULT_MEMORY_MB = 512
 _DEFAULT_REGION = "us-east-1"
 
 
+MEMORY_RANGE_MB = (128, 10240)
+"""The memory sizes Lambda allows a function, in MB."""
+
+
+def environ_memory_mb(environ: Mapping[str, str]) -> int | None:
+    """``AWS_LAMBDA_FUNCTION_MEMORY_SIZE`` as a number of MB, ``None`` when it is unset.
+
+    Raises :class:`CommandError` when it is set to something Lambda would not accept:
+    not a whole number, or outside 128 to 10240, as ``--memory`` is checked.
+    """
+    text = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
+    if not text:
+        return None
+    low, high = MEMORY_RANGE_MB
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise CommandError(
+            f"AWS_LAMBDA_FUNCTION_MEMORY_SIZE is {text!r}: it must be a whole number of MB"
+            f" between {low} and {high}, Lambda's range (or unset, for {_DEFAULT_MEMORY_MB})"
+        )
+    return int(text)
+
+
 def function_settings(
-    spec: HandlerSpec, environ: Mapping[str, str]
+    spec: HandlerSpec, environ: Mapping[str, str], memory_mb: int | None = None
 ) -> tuple[Function, dict[str, str]]:
     """The function's settings, and the variables Lambda would set that ``environ`` lacks.
 
     A variable already set is kept, and the context says the same: a shell with
     ``AWS_LAMBDA_FUNCTION_NAME=resize`` gets a context whose ``function_name`` is
-    ``resize``.
+    ``resize``. ``memory_mb`` (``--memory``) wins over ``AWS_LAMBDA_FUNCTION_MEMORY_SIZE``,
+    which is refused (:func:`environ_memory_mb`) when it is not a size Lambda allows.
     """
     name = environ.get("AWS_LAMBDA_FUNCTION_NAME") or _DEFAULT_FUNCTION_NAME
     version = environ.get("AWS_LAMBDA_FUNCTION_VERSION") or "$LATEST"
-    memory_text = environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "").strip()
-    memory = int(memory_text) if memory_text.isdigit() and int(memory_text) > 0 else 0
+    memory = memory_mb if memory_mb is not None else environ_memory_mb(environ)
     region = environ.get("AWS_REGION") or environ.get("AWS_DEFAULT_REGION") or _DEFAULT_REGION
     stream = f"{time.strftime('%Y/%m/%d', time.gmtime())}/[{version}]{secrets.token_hex(16)}"
     function = Function(
