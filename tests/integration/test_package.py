@@ -527,8 +527,12 @@ def test_links_to_folders_links_to_nothing_and_env_files_are_left_out_with_a_war
     )
     (worker / "lib_link").symlink_to("lib")
     (worker / "gone.txt").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "venv").mkdir()
+    (tmp_path / "venv" / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (worker / ".venv").symlink_to(tmp_path / "venv")  # a virtual environment: silently
     proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
     assert proc.returncode == 0, proc.stderr
+    assert ".venv" not in proc.stderr
     assert own_files(tmp_path / "w.zip") == {"handler.py", "lib/x.py"}
     for warning in (
         "warning: lib_link is a link to a folder: left out",
@@ -567,6 +571,14 @@ def test_a_file_name_that_is_not_utf8_is_refused_naming_it(tmp_path: Path) -> No
     assert "Traceback" not in proc.stderr
     assert "holds b'bad\\xffname', a name that is not UTF-8" in proc.stderr
     assert not (tmp_path / "w.zip").exists()
+
+    # Where nothing is packed anyway (a cache), such a name does not matter.
+    os.rename(
+        os.path.join(os.fsencode(worker), b"bad\xffname"),
+        os.path.join(os.fsencode(worker), b"bad\xffname.pyc"),
+    )
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_a_test_like_module_the_handler_imports_is_kept(tmp_path: Path) -> None:

@@ -165,27 +165,29 @@ def worker_entries(
         kept_dirs = []
         for name in sorted(dirnames):
             path = os.path.join(folder, name)
-            _check_name(prefix + name)
-            if os.path.islink(path):
-                warnings.append(f"{prefix}{name} is a link to a folder: left out (not followed)")
-            elif not (
+            if (
                 name in SKIPPED_FOLDERS
                 or name in TEST_FOLDERS
                 or (prefix == "" and name in TOP_OUTPUT_FOLDERS)
                 or os.path.isfile(os.path.join(path, "pyvenv.cfg"))
             ):
+                continue
+            _check_name(prefix + name)
+            if os.path.islink(path):
+                warnings.append(f"{prefix}{name} is a link to a folder: left out (not followed)")
+            else:
                 kept_dirs.append(name)
         dirnames[:] = kept_dirs
         for filename in sorted(filenames):
             path = os.path.join(folder, filename)
             name = prefix + filename
-            _check_name(name)
             if filename.endswith(CACHE_SUFFIXES) or os.path.realpath(path) in skip:
                 continue
             if is_test_file(filename) and not (
                 filename != "conftest.py" and name[: -len(".py")] in imported
             ):
                 continue
+            _check_name(name)
             if _is_env_file(filename):
                 warnings.append(f"{name} left out: a .env file holds local settings and secrets")
                 continue
