@@ -691,3 +691,30 @@ def test_a_memory_size_lambda_would_not_allow_is_refused(tmp_path: Path, value: 
     assert proc.returncode == 0, proc.stderr
     (call,) = summary(proc)["invocations"]
     assert call["report"]["memory_size_mb"] == 256
+
+
+def test_an_init_phase_over_lambdas_limit_is_said_to_have_timed_out(tmp_path: Path) -> None:
+    """An import that takes over 10 s: 'timed out in init', not 'importing failed', with
+    Lambda's INIT_REPORT line; with and without --lambda."""
+    (tmp_path / "handler.py").write_text(
+        "import time\ntime.sleep(10.5)\n\ndef handler(event, context):\n    return {'ok': True}\n"
+    )
+    env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
+    runs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "seekapi", "run", *args, "--input", "{}"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for args in (["handler.py"], ["--lambda", str(tmp_path)])
+    ]
+    for run in runs:
+        _, stderr = run.communicate(timeout=60)
+        assert run.returncode == 1, stderr
+        assert "the init phase timed out after 10 s" in stderr
+        assert "importing the handler failed" not in stderr
+        assert re.search(r"^INIT_REPORT Init Duration: \d+\.\d\d ms\tPhase: init\tStatus: timeout$",
+                         stderr, re.M)  # fmt: skip

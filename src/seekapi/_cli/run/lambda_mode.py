@@ -40,11 +40,13 @@ from .report import artifact_sizes, read_outcome, report_init_failure
 from .runtime import RuntimeSandbox, runtime_command, task_environment_path
 from .sandbox import (
     INIT_LIMIT_S,
+    INIT_TIMED_OUT,
     Function,
     Ran,
     child_environ,
     environment,
     function_settings,
+    init_timed_out_message,
     sigterm_as_interrupt,
 )
 from .task import task_root
@@ -285,9 +287,8 @@ class _Driver:
             if now >= deadline:
                 sandbox.kill()
                 return self._init_failed(
-                    "Sandbox.Timedout",
-                    f"the init phase did not finish within {INIT_LIMIT_S:.0f} seconds,"
-                    " Lambda's limit",
+                    INIT_TIMED_OUT,
+                    init_timed_out_message(),
                     elapsed_ms,
                 )
             time.sleep(_TICK_S / 2)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._common import EXIT_FAILED, EXIT_OK, display_path, emit_json, json_text
 from .plan import Plan
-from .sandbox import Invocation, Ran
+from .sandbox import INIT_LIMIT_S, INIT_TIMED_OUT, Invocation, Ran
 
 if TYPE_CHECKING:
     from ...testing import Job
@@ -342,7 +342,12 @@ def report_init_failure(
     message = str(error.get("message"))
     if message not in text:  # sys.exit() at import, a timeout, a process that ended
         text += f"{message}\n"
-    write_failure(where, "importing the handler failed", text, error, job_uuid=plan.job_uuid)
+    what = "importing the handler failed"
+    if error.get("exception") == INIT_TIMED_OUT:
+        what = f"the init phase timed out after {INIT_LIMIT_S:.0f} s"
+        # Lambda's platform line for it.
+        text += f"INIT_REPORT Init Duration: {ran.init_ms:.2f} ms\tPhase: init\tStatus: timeout\n"
+    write_failure(where, what, text, error, job_uuid=plan.job_uuid)
     if json_mode:
         emit_json(
             {

@@ -39,6 +39,14 @@ from .plan import Plan, fixtures_file
 INIT_LIMIT_S = 10.0
 """Seconds the handler's import may take: Lambda's limit on a function's init phase."""
 
+INIT_TIMED_OUT = "Sandbox.Timedout"
+"""The error type of an init phase that outlived :data:`INIT_LIMIT_S`."""
+
+
+def init_timed_out_message() -> str:
+    """What is said of an init phase that outlived :data:`INIT_LIMIT_S`."""
+    return f"Init phase timed out after {INIT_LIMIT_S:.0f} s, Lambda's limit on the init phase"
+
 
 @dataclass
 class Invocation:
@@ -265,11 +273,7 @@ def run_handler(
                 message = None
             except TimeoutError:
                 ran.init_ms = INIT_LIMIT_S * 1000
-                ran.init_error = _init_error(
-                    "Sandbox.Timedout",
-                    f"importing the handler did not finish within {INIT_LIMIT_S:.0f} seconds,"
-                    " Lambda's limit on the init phase",
-                )
+                ran.init_error = _init_error(INIT_TIMED_OUT, init_timed_out_message())
                 return ran
             if _read_init(message, proc, ran) and channel is not None:
                 ran.invocation = _wait_for_call(channel, proc, plan.timeout)
