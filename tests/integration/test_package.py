@@ -716,6 +716,36 @@ def test_an_output_that_cannot_be_a_zip_is_a_usage_error(tmp_path: Path) -> None
     assert (worker / "handler.py").read_text() == HANDLER
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="needs RLIMIT_FSIZE and EFBIG")
+def test_an_error_writing_the_zip_names_the_zip_in_one_line(tmp_path: Path) -> None:
+    """A zip that cannot be written whole (here: a file size limit, as a full disk would
+    do) is one line naming the zip, exit 1, and leaves nothing behind."""
+    import resource
+
+    worker = make_worker(tmp_path / "w", {"noise.bin": random.randbytes(600_000)})
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (400_000, 400_000))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "seekapi", "package", str(worker), "-o", "out/w.zip"],
+        cwd=tmp_path,
+        env={**os.environ, **OFFLINE},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        preexec_fn=limit_file_size,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.startswith(
+        f"seekapi package: error: cannot write {tmp_path / 'out' / 'w.zip'}:"
+    )
+    assert "cannot read" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+
+
 def test_files_over_the_unzipped_limit_are_not_written(tmp_path: Path) -> None:
     """Compressible data over --max-unzipped-mb: exit 1, the figures, no zip."""
     worker = make_worker(tmp_path / "w", {"zeros.bin": bytes(400_000)})

@@ -144,17 +144,33 @@ def _stream(
     found: set[bytes] = set()
     size = 0
     try:
-        with open(source, "rb") as src:
-            big = os.fstat(src.fileno()).st_size >= _ZIP64_FROM
-            with archive.open(info, "w", force_zip64=big) as dst:
-                size = _copy(src, dst, needles, found, keep=keep)
+        src = open(source, "rb")  # noqa: SIM115 - closed below; its errors are reading errors
     except OSError as exc:
         raise PackageError(f"cannot read {source}: {exc.strerror or exc}") from None
+    with src:
+        big = os.fstat(src.fileno()).st_size >= _ZIP64_FROM
+        with archive.open(info, "w", force_zip64=big) as dst:
+            size = _copy(_Reading(src, source), dst, needles, found, keep=keep)
     return size, found
 
 
+class _Reading:
+    """A source file whose read errors say which file could not be read (an error
+    writing the zip is the caller's: it names the zip)."""
+
+    def __init__(self, file: IO[bytes], path: str) -> None:
+        self._file = file
+        self._path = path
+
+    def read(self, size: int) -> bytes:
+        try:
+            return self._file.read(size)
+        except OSError as exc:
+            raise PackageError(f"cannot read {self._path}: {exc.strerror or exc}") from None
+
+
 def _copy(
-    src: IO[bytes], dst: IO[bytes], needles: list[bytes], found: set[bytes], *, keep: int
+    src: _Reading, dst: IO[bytes], needles: list[bytes], found: set[bytes], *, keep: int
 ) -> int:
     size = 0
     tail = b""
