@@ -718,3 +718,26 @@ def test_an_init_phase_over_lambdas_limit_is_said_to_have_timed_out(tmp_path: Pa
         assert "importing the handler failed" not in stderr
         assert re.search(r"^INIT_REPORT Init Duration: \d+\.\d\d ms\tPhase: init\tStatus: timeout$",
                          stderr, re.M)  # fmt: skip
+
+
+@pytest.mark.parametrize("log_format", ["JSON", "Text"])
+def test_a_log_level_that_is_not_one_is_ignored_with_or_without_lambda(
+    worker_dir: Path, tmp_path: Path, log_format: str
+) -> None:
+    """AWS_LAMBDA_LOG_LEVEL=bogus: a warning, then the level of an unset variable, both
+    ways: INFO without --lambda and under JSON, the runtime's WARNING for Text."""
+    env = {"AWS_LAMBDA_LOG_FORMAT": log_format, "AWS_LAMBDA_LOG_LEVEL": "bogus"}
+    unset = {"AWS_LAMBDA_LOG_FORMAT": log_format}
+    out = ["--input", "{}", "--out", str(tmp_path / "out")]
+    for args, info_shown in (
+        ([str(worker_dir / "handler.py")], True),
+        (["--lambda", str(worker_dir)], log_format == "JSON"),
+    ):
+        proc = seekapi_run(*args, *out, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, proc.stderr
+        assert "AWS_LAMBDA_LOG_LEVEL='bogus' is not a log level" in proc.stderr
+        logs = proc.stdout + proc.stderr
+        assert ("input fetched" in logs) is info_shown, logs
+        assert "invocation 1" in logs  # the worker's WARNING record
+        plain = seekapi_run(*args, *out, cwd=tmp_path, env=unset)
+        assert ("input fetched" in plain.stdout + plain.stderr) is info_shown

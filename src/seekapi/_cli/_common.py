@@ -179,4 +179,17 @@ def resolve_log_level(given: str | None, environ: Mapping[str, str] | None = Non
     return level_name(env.get(ENV_LOG_LEVEL)) or "INFO"
 
 
+def warn_unknown_log_level(command: str, environ: Mapping[str, str] | None = None) -> None:
+    """Say on standard error that ``AWS_LAMBDA_LOG_LEVEL`` is set to something that is not
+    a log level: it is ignored, as if unset (with or without ``--lambda``)."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_LOG_LEVEL)
+    if value and level_name(value) is None:
+        sys.stderr.write(
+            f"{command}: warning: {ENV_LOG_LEVEL}={value!r} is not a log level (TRACE, DEBUG,"
+            " INFO, WARN, ERROR, FATAL): it is ignored, as if it were unset\n"
+        )
+        sys.stderr.flush()
+
+
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -18,7 +18,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from .._common import resolve_log_level, setup_logging
+from .._common import resolve_log_level, setup_logging, warn_unknown_log_level
 from ..base import (
     Command,
     add_json,
@@ -85,6 +85,8 @@ class RunCommand(Command):
         from ..run.sandbox import prepare, run_handler
 
         plan = make_plan(args)
+        if args.log_level is None:
+            warn_unknown_log_level("seekapi run")
         level = resolve_log_level(args.log_level)
         setup_logging(getattr(logging, level))
         if plan.task is not None:

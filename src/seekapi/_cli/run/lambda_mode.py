@@ -27,6 +27,7 @@ from ...testing import RuntimeAPI, RuntimeInvocation, awslambdaric_missing
 from ...testing._runtime_book import RESPONSE_TOO_LARGE
 from ...testing._runtime_process import RUNTIME_MODE_VARIABLES, link_runtime_packages
 from .._common import CommandError
+from ..logformat import level_name
 from .lambda_report import (
     LambdaCall,
     LambdaReport,
@@ -145,6 +146,8 @@ def _setup(plan: Plan, backend: Backend, scratch: str, log_level: str | None) ->
     level = lambda_log_level(log_level, os.environ)
     if level is not None:
         changes["AWS_LAMBDA_LOG_LEVEL"] = level
+    elif level_name(os.environ.get("AWS_LAMBDA_LOG_LEVEL")) is None:
+        changes["AWS_LAMBDA_LOG_LEVEL"] = None  # not a level: as if unset, as without --lambda
     display = f"{plan.task.display} ({plan.task.kind}, awslambdaric, {_mode(plan)})"
     return _Setup(
         function=function,
@@ -158,10 +161,12 @@ def _setup(plan: Plan, backend: Backend, scratch: str, log_level: str | None) ->
 def lambda_log_level(given: str | None, environ: Mapping[str, str]) -> str | None:
     """``AWS_LAMBDA_LOG_LEVEL`` for the runtime: ``--log-level`` when given, else the one
     set already, else ``INFO`` under the JSON format (Lambda's default for it), else
-    none (the runtime's root logger then stays at ``WARNING``, as in Lambda)."""
+    none (the runtime's root logger then stays at ``WARNING``, as in Lambda). A value
+    that is not a log level is ignored, as if unset (as ``seekapi run`` without
+    ``--lambda`` ignores it)."""
     if given is not None:
         return given
-    if environ.get("AWS_LAMBDA_LOG_LEVEL"):
+    if level_name(environ.get("AWS_LAMBDA_LOG_LEVEL")) is not None:
         return None  # inherited as it is
     if environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON":
         return "INFO"
