@@ -460,6 +460,23 @@ def test_requirements_in_r_files_count_and_relative_paths_are_the_files_own(
     assert "requirements: tinylib 1.0" in proc.stdout
 
 
+def test_the_seekapi_rule_applies_to_a_seekapi_line_in_an_r_file(tmp_path: Path) -> None:
+    """A seekapi line in an included file is met by the bundled copy (pip never runs),
+    and one it excludes is an error naming that file."""
+    worker = make_worker(
+        tmp_path / "w", {"requirements.txt": "-r base.txt\n", "base.txt": "seekapi>=2.0\n"}
+    )
+    proc = package(
+        str(worker), "-o", "w.zip", "--json", cwd=tmp_path, env={**os.environ, **OFFLINE}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert report(proc)["seekapi"]["meets"] == ["seekapi>=2.0"]
+    (worker / "base.txt").write_text("seekapi==1.0.5\n")
+    proc = package(str(worker), "-o", "w.zip", cwd=tmp_path, env={**os.environ, **OFFLINE})
+    assert proc.returncode == 1, proc.stderr
+    assert "base.txt asks for 'seekapi==1.0.5'" in proc.stderr
+
+
 def test_a_missing_r_file_and_an_editable_requirement_are_errors(tmp_path: Path) -> None:
     """Neither is a silent 'requirements: none': the build stops with a sentence."""
     worker = make_worker(tmp_path / "w", {"requirements.txt": "-r base.txt\n"})

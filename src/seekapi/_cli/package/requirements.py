@@ -99,7 +99,7 @@ def _read(path: str, into: RequirementLines, including: list[str]) -> Requiremen
             continue
         match = None if _PATH_OR_URL.match(line) else _NAME.fullmatch(line)
         if match and canonical_name(match.group(1)) == "seekapi":
-            _check_bundled_meets(line, match.group(3))
+            _check_bundled_meets(line, match.group(3), os.path.basename(path))
             into.seekapi_lines.append(line)
             continue
         if line.startswith((".", "~")):
@@ -133,7 +133,7 @@ def _logical_lines(text: str) -> list[str]:
     return lines
 
 
-def _check_bundled_meets(line: str, rest: str) -> None:
+def _check_bundled_meets(line: str, rest: str, filename: str = "requirements.txt") -> None:
     """Raise :class:`PackageError` when the specifiers in ``rest`` exclude the bundled version.
 
     ``rest`` is what follows the name and extras: specifiers, then perhaps ``; marker``
@@ -150,7 +150,7 @@ def _check_bundled_meets(line: str, rest: str) -> None:
         operator, version = match.groups()
         if _meets(__version__, operator, version) is False:
             raise PackageError(
-                f"requirements.txt asks for {line!r}, but the seekapi this command bundles is"
+                f"{filename} asks for {line!r}, but the seekapi this command bundles is"
                 f" {__version__}: run a seekapi that matches, or change the line (a seekapi line"
                 " is always met by the bundled copy, never downloaded)"
             )
