@@ -249,7 +249,9 @@ def project_files(name: str, version: str) -> dict[str, str]:
     """Each file of the project ``name`` and its text, in the order they are written.
 
     The tests are ``test_<name>.py``: pytest needs test modules without a package to have
-    names of their own, and so two projects in one repository do not collide.
+    names of their own, and so two projects in one repository do not collide (names that
+    differ only in ``-``, ``_`` or case give one module name: ``seekapi init`` refuses the
+    second of them beside the first).
     """
     module = identifier(name)
     files = {
