@@ -741,3 +741,17 @@ def test_a_log_level_that_is_not_one_is_ignored_with_or_without_lambda(
         assert "invocation 1" in logs  # the worker's WARNING record
         plain = seekapi_run(*args, *out, cwd=tmp_path, env=unset)
         assert ("input fetched" in plain.stdout + plain.stderr) is info_shown
+
+
+def test_a_timed_out_invocation_reports_the_timeout_as_its_duration(tmp_path: Path) -> None:
+    """--timeout 1: Duration is 1000.00 ms, as Lambda reports a timeout, both ways."""
+    (tmp_path / "handler.py").write_text(
+        "import time\ndef handler(event, context):\n    time.sleep(30)\n"
+    )
+    out = ["--input", "{}", "--timeout", "1", "--out", str(tmp_path / "out")]
+    plain = seekapi_run("handler.py", *out, "--json", cwd=tmp_path)
+    assert plain.returncode == 1, plain.stderr
+    assert summary(plain)["report"]["duration_ms"] == 1000.0
+    runtime = seekapi_run("--lambda", str(tmp_path), *out, cwd=tmp_path)
+    assert runtime.returncode == 1, runtime.stderr
+    assert "\tDuration: 1000.00 ms\t" in runtime.stdout

@@ -331,7 +331,7 @@ class _Driver:
                 sandbox.kill()
                 return self._call(
                     pending,
-                    self._report(pending, status="timeout"),
+                    self._report(pending, status="timeout", duration_s=timeout),
                     error={"type": "timeout", "message": timed_out(timeout)},
                 )
         # A response that came in a breath before the watch saw the memory go over: the
@@ -341,10 +341,17 @@ class _Driver:
         return self._answered(pending)
 
     def _report(
-        self, pending: _Pending, *, status: str | None = None, error_type: str | None = None
+        self,
+        pending: _Pending,
+        *,
+        status: str | None = None,
+        error_type: str | None = None,
+        duration_s: float | None = None,
     ) -> LambdaReport:
+        """The REPORT figures; ``duration_s`` for a timeout, whose Duration Lambda gives
+        as the timeout itself."""
         invocation = pending.invocation
-        duration = invocation.duration_s
+        duration = duration_s if duration_s is not None else invocation.duration_s
         if duration is None:
             duration = time.monotonic() - (invocation.delivered_at_monotonic or pending.queued)
         return LambdaReport(
