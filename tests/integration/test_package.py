@@ -575,6 +575,16 @@ def test_earlier_outputs_are_not_packed_into_later_zips(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "warning: worker.zip left out: .zip files in the folder are never packed" in proc.stderr
     assert own_files(worker / "dist" / "again.zip") == {"handler.py", "lib/build/y.py"}
+    assert "build/ left out" not in proc.stderr
+
+    # A package called build would be missing in Lambda: the warning says so.
+    (worker / "build" / "__init__.py").write_text("")
+    proc = package("-o", "dist/again.zip", cwd=worker, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "warning: build/ left out, as build output at the folder's top, though it is a" in (
+        proc.stderr
+    )
+    assert "dist/ left out" not in proc.stderr
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="needs a file system that takes any bytes")

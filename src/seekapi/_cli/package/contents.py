@@ -165,10 +165,17 @@ def worker_entries(
         kept_dirs = []
         for name in sorted(dirnames):
             path = os.path.join(folder, name)
+            if prefix == "" and name in TOP_OUTPUT_FOLDERS:
+                if os.path.isfile(os.path.join(path, "__init__.py")):
+                    warnings.append(
+                        f"{name}/ left out, as build output at the folder's top, though it is"
+                        " a package (it has __init__.py): give it another name if the worker"
+                        " imports it"
+                    )
+                continue
             if (
                 name in SKIPPED_FOLDERS
                 or name in TEST_FOLDERS
-                or (prefix == "" and name in TOP_OUTPUT_FOLDERS)
                 or os.path.isfile(os.path.join(path, "pyvenv.cfg"))
             ):
                 continue
