@@ -755,3 +755,32 @@ def test_a_timed_out_invocation_reports_the_timeout_as_its_duration(tmp_path: Pa
     runtime = seekapi_run("--lambda", str(tmp_path), *out, cwd=tmp_path)
     assert runtime.returncode == 1, runtime.stderr
     assert "\tDuration: 1000.00 ms\t" in runtime.stdout
+
+
+def test_a_zip_built_for_another_python_or_machine_gets_a_hint(tmp_path: Path) -> None:
+    """Wheel tags and extension names for another interpreter and architecture: the
+    import failure is followed by a hint naming them."""
+    other = f"{sys.version_info.major}{sys.version_info.minor + 1}"
+    path = tmp_path / "worker.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("handler.py", "import fastthing\n" + HANDLER_SOURCE)
+        archive.writestr(
+            "fastthing-1.0.dist-info/WHEEL",
+            f"Wheel-Version: 1.0\nTag: cp{other}-cp{other}-manylinux_2_17_s390x\n",
+        )
+        archive.writestr(f"fastthing.cpython-{other}-s390x-linux-gnu.so", b"\x7fELF not really")
+    proc = seekapi_run("--lambda", str(path), "--input", "{}", "--json", cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    error = summary(proc)["error"]
+    assert error["exception"] == "Runtime.ImportModuleError"
+    (hint,) = [line for line in proc.stderr.splitlines() if line.startswith("hint:")]
+    assert f"fastthing-1.0.dist-info (cp{other}-cp{other}-manylinux_2_17_s390x)" in hint
+    assert f"fastthing.cpython-{other}-s390x-linux-gnu.so" in hint
+    assert error["hint"] == hint
+    # A zip built for this Python says nothing more.
+    plain = tmp_path / "plain.zip"
+    with zipfile.ZipFile(plain, "w") as archive:
+        archive.writestr("handler.py", "import not_a_module_anywhere\n")
+    proc = seekapi_run("--lambda", str(plain), "--input", "{}", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert "hint:" not in proc.stderr

@@ -50,7 +50,7 @@ from .sandbox import (
     init_timed_out_message,
     sigterm_as_interrupt,
 )
-from .task import task_root
+from .task import mismatch_hint, task_root
 
 if TYPE_CHECKING:
     from ...testing import Backend, Job
@@ -97,7 +97,11 @@ def run_lambda(
                     for each, job in zip(plans, jobs, strict=True):
                         call = driver.invoke(each, job)
                         if isinstance(call, Ran):
-                            return report_init_failure(each, call, json_mode=json_mode)
+                            hint = None
+                            timed_out = (call.init_error or {}).get("exception") == INIT_TIMED_OUT
+                            if plan.task.kind in ("zip", "folder") and not timed_out:
+                                hint = mismatch_hint(setup.root)
+                            return report_init_failure(each, call, json_mode=json_mode, hint=hint)
                         calls.append(call)
             finally:
                 driver.close()

@@ -333,9 +333,15 @@ def exit_code(invocation: Invocation) -> int:
 
 
 def report_init_failure(
-    plan: Plan, ran: Ran, *, json_mode: bool, where: Where | None = None
+    plan: Plan,
+    ran: Ran,
+    *,
+    json_mode: bool,
+    where: Where | None = None,
+    hint: str | None = None,
 ) -> int:
-    """Show why the handler could not be imported; the exit status (1)."""
+    """Show why the handler could not be imported (and ``hint``, a line saying what may
+    be the cause); the exit status (1)."""
     where = where or _where_of(plan)
     error = ran.init_error or {}
     text = str(error.get("traceback") or "")
@@ -348,6 +354,9 @@ def report_init_failure(
         # Lambda's platform line for it.
         text += f"INIT_REPORT Init Duration: {ran.init_ms:.2f} ms\tPhase: init\tStatus: timeout\n"
     write_failure(where, what, text, error, job_uuid=plan.job_uuid)
+    if hint is not None:
+        sys.stderr.write(hint + "\n")
+        sys.stderr.flush()
     if json_mode:
         emit_json(
             {
@@ -363,6 +372,7 @@ def report_init_failure(
                     "message": error.get("message"),
                     "traceback": error.get("traceback") or "",
                     "init_duration_ms": round(ran.init_ms, 2),
+                    **({"hint": hint} if hint is not None else {}),
                 },
             }
         )

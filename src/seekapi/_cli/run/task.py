@@ -9,6 +9,8 @@ a handler file or a module; ``:NAME`` after it names the function in the default
 from __future__ import annotations
 
 import os
+import re
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -147,6 +149,90 @@ def _check_size(shown: str, members: list[zipfile.ZipInfo]) -> None:
             f" {UNZIPPED_LIMIT:,} bytes (250 MB) for a function's code",
             exit_code=EXIT_FAILED,
         )
+
+
+_MOST_FILES = 20_000  # looked at for extension modules, at most
+
+_SO_TAG = re.compile(r"\.cpython-(\d)(\d+)[a-z]*-([A-Za-z0-9_]+)-")
+
+
+def foreign_builds(root: str, limit: int = 3) -> list[str]:
+    """What in the task root was built for another Python or machine than this one: the
+    packages whose ``*.dist-info/WHEEL`` tags do not fit, and extension modules named
+    for another interpreter or architecture (``x.cpython-312-aarch64-linux-gnu.so``).
+    At most ``limit`` of them, each as ``name (tag)``."""
+    found: list[str] = []
+    try:
+        names = sorted(os.listdir(root))
+    except OSError:
+        return found
+    for name in names:
+        if not name.endswith(".dist-info"):
+            continue
+        try:
+            with open(os.path.join(root, name, "WHEEL"), encoding="utf-8") as file:
+                tags = [line.split(":", 1)[1].strip() for line in file if line.startswith("Tag:")]
+        except (OSError, UnicodeDecodeError):
+            continue
+        if tags and not any(_tag_fits(tag) for tag in tags):
+            found.append(f"{name} ({tags[0]})")
+    seen = 0
+    for folder, folders, files in os.walk(root):
+        folders[:] = [each for each in folders if not each.startswith(".")]
+        seen += len(files)
+        if seen > _MOST_FILES:
+            break
+        for file_name in files:
+            match = _SO_TAG.search(file_name)
+            if match and not _so_fits(*match.groups()):
+                found.append(f"{os.path.relpath(os.path.join(folder, file_name), root)}")
+                break  # one per folder is enough to tell
+        if len(found) >= limit:
+            break
+    return found[:limit]
+
+
+def _machine() -> str:
+    import platform
+
+    machine = platform.machine().lower()
+    return {"amd64": "x86_64", "arm64": "aarch64"}.get(machine, machine)
+
+
+def _tag_fits(tag: str) -> bool:
+    """Whether a wheel tag (``cp312-cp312-manylinux_2_17_x86_64``) fits this Python."""
+    parts = tag.split("-")
+    if len(parts) != 3:
+        return True  # not a tag this knows how to read: no hint
+    python, abi, plat = parts
+    here = sys.version_info
+    if python.startswith("cp") and python[2:].isdigit():
+        wanted = int(python[3:]) if python[2] == "3" else -1
+        if abi == "abi3" and wanted <= here.minor:
+            pass
+        elif python != f"cp{here.major}{here.minor}":
+            return False
+    if plat == "any":
+        return True
+    return sys.platform.startswith("linux") and "linux" in plat and plat.endswith(_machine())
+
+
+def _so_fits(major: str, minor: str, machine: str) -> bool:
+    here = sys.version_info
+    return (int(major), int(minor)) == (here.major, here.minor) and machine == _machine()
+
+
+def mismatch_hint(root: str) -> str | None:
+    """A line saying what in ``root`` was built for another Python or machine, or ``None``."""
+    found = foreign_builds(root)
+    if not found:
+        return None
+    here = f"CPython {sys.version_info.major}.{sys.version_info.minor} on {_machine()}"
+    return (
+        f"hint: the code holds packages built for another Python or machine than this"
+        f" {here}: {', '.join(found)}; build it for the function's runtime (pip install"
+        " --platform, --python-version and --only-binary=:all:)"
+    )
 
 
 def _check_module(task: Task, root: str) -> None:
