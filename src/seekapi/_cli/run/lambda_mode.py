@@ -97,10 +97,7 @@ def run_lambda(
                     for each, job in zip(plans, jobs, strict=True):
                         call = driver.invoke(each, job)
                         if isinstance(call, Ran):
-                            hint = None
-                            timed_out = (call.init_error or {}).get("exception") == INIT_TIMED_OUT
-                            if plan.task.kind in ("zip", "folder") and not timed_out:
-                                hint = mismatch_hint(setup.root)
+                            hint = _init_hint(plan, setup, call)
                             return report_init_failure(each, call, json_mode=json_mode, hint=hint)
                         calls.append(call)
             finally:
@@ -160,6 +157,14 @@ def _setup(plan: Plan, backend: Backend, scratch: str, log_level: str | None) ->
         root=root,
         display=display,
     )
+
+
+def _init_hint(plan: Plan, setup: _Setup, ran: Ran) -> str | None:
+    """A hint for an init failure: code built for another Python or machine."""
+    timed_out = (ran.init_error or {}).get("exception") == INIT_TIMED_OUT
+    if plan.task is None or plan.task.kind not in ("zip", "folder") or timed_out:
+        return None
+    return mismatch_hint(setup.root)
 
 
 def lambda_log_level(given: str | None, environ: Mapping[str, str]) -> str | None:
