@@ -384,7 +384,11 @@ def register_request_id(job_uuid: str, request_id: str, timeout: float = 3) -> N
             hide=masked.get(),  # under run(): the job's token and input URL query
         )
     except Exception as exc:  # noqa: BLE001 - best effort by contract: never raise
-        _logger().warning("could not register the request id (live logs): %s", exc)
+        _logger().warning(
+            "could not register the request id (live logs): %s",
+            exc,
+            extra={"job_uuid": job_uuid.strip(), "request_id": request_id},
+        )
 
 
 def push_data(

@@ -171,3 +171,25 @@ def test_text_log_lines_are_lambdas_without_the_logger_name(
     assert re.search(rf"^\[ERROR\]\t{stamp}\t{request_id}\tthe worker code raised", stdout, re.M)
     assert "ValueError: no good" in stdout
     assert "\tseekapi:" not in stdout
+
+
+def test_a_request_id_the_backend_refuses_is_logged_with_the_job_ids(
+    tmp_path: Path, backend: Backend
+) -> None:
+    """The registration warning (live logs) is a record with job_uuid and request_id as
+    fields, like every other seekapi record, and no prefix."""
+    (tmp_path / "worker.py").write_text(textwrap.dedent(_WORKER), encoding="utf-8")
+    job = backend.create_job({})
+    path = f"/v1/internal/jobs/{job.job_uuid}/worker-request-id"
+    backend.inject(Fault("status", status=400, count=5, path=path))
+    env = {**backend.env, "AWS_LAMBDA_LOG_FORMAT": "JSON", "AWS_LAMBDA_LOG_LEVEL": "INFO"}
+    with RuntimeAPI() as runtime:
+        process = start_runtime_process(runtime, "worker.handler", cwd=tmp_path, env=env)
+        done = runtime.wait(runtime.invoke(job.event, timeout_s=10))
+    assert done.response is not None
+    assert done.response["ok"] is True
+    records = [json.loads(line) for line in process.read_stdout().splitlines() if line[:1] == "{"]
+    (warning,) = [r for r in records if "register the request id" in str(r.get("message"))]
+    assert not warning["message"].startswith("seekapi")
+    assert warning["job_uuid"] == job.job_uuid
+    assert warning["request_id"] == warning["requestId"] == done.request_id
