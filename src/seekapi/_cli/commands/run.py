@@ -7,7 +7,7 @@ that same backend, which records them.
 
 The parts are in :mod:`seekapi._cli.run`: the plan made from the arguments, the sandbox
 the handler runs in (a process of its own, with the function's environment, killed with
-everything it started when the call outlives the timeout), and the report of what the
+its process group when the call outlives the timeout), and the report of what the
 job left.
 """
 

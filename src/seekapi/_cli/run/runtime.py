@@ -88,7 +88,8 @@ class RuntimeSandbox:
         return max(own, math.ceil(self._peak_kb / 1024))
 
     def kill(self) -> None:
-        """Kill the process and everything it started, as Lambda ends a sandbox."""
+        """Kill the process and its process group (what it started and left in it), as
+        Lambda ends a sandbox."""
         self.killed = True
         end_process(self.process)
         self.streams.finish()

@@ -3,9 +3,9 @@
 As Lambda runs a function in a sandbox, the handler runs in a Python process started for
 the run (:mod:`seekapi._cli.run.invoke`) with the environment Lambda would give it, and
 this process's own environment is left as it was. The import may take
-:data:`INIT_LIMIT_S`, the call the plan's timeout; past either, the process and
-everything it started are killed, so nothing the handler does can keep ``seekapi run``
-going.
+:data:`INIT_LIMIT_S`, the call the plan's timeout; past either, the process and its
+process group (what it started, unless a process left the group) are killed, so
+nothing the handler does can keep ``seekapi run`` going.
 """
 
 from __future__ import annotations
@@ -248,7 +248,7 @@ def run_handler(
     """Run the handler in a process of its own and gather what it reports.
 
     The import may take :data:`INIT_LIMIT_S`, the call ``plan.timeout``; past either,
-    the process and everything it started are killed. Raises :class:`CommandError` when
+    the process and its process group are killed. Raises :class:`CommandError` when
     the handler's file, module or function does not exist.
     """
     listener = socket.create_server(("127.0.0.1", 0))
@@ -416,7 +416,8 @@ def _ended(proc: subprocess.Popen[bytes]) -> str:
 
 
 def end_process(proc: subprocess.Popen[bytes]) -> None:
-    """Kill the handler's process and everything it started, and reap it."""
+    """Kill the handler's process and its process group (what it started, unless that
+    left the group), and reap it."""
     if os.name == "posix":
         # The group outlives its leader while anything it started runs; its id is not
         # reused meanwhile.
