@@ -794,4 +794,4 @@ def test_a_lost_progress_snapshot_is_logged_with_the_job_ids(
     assert records
     for record in records:
         assert not record.getMessage().startswith("seekapi")
-        assert (record.job_uuid, record.request_id) == (job.job_uuid, "req-map-3")
+        assert (record.job_uuid, record.request_id) == (job.job_uuid, "req-map-3")  # type: ignore[attr-defined]
