@@ -36,7 +36,6 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 WORKER = HERE / "_map_worker.py"
-SERVER = HERE / "_server.py"
 SECRET = "bench-internal-secret"
 CONCURRENCY = 8
 OVERHEAD_LIMIT = 1.1
@@ -208,39 +207,6 @@ def render(rows: Sequence[MapRow]) -> str:
 # -- standalone ------------------------------------------------------------------------
 
 
-class _Server:
-    """``_server.py`` in its own process, asked for its counters over stdin."""
-
-    def __init__(self, python: str, document: Path, tls: Any) -> None:
-        config = {"document": str(document), "cert": tls.cert, "key": tls.key}
-        self.proc = subprocess.Popen(
-            [python, str(SERVER), json.dumps(config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.proc.stdin is not None
-        assert self.proc.stdout is not None
-        self._in, self._out = self.proc.stdin, self.proc.stdout
-        ports = json.loads(self._out.readline())
-        self.https = f"https://127.0.0.1:{ports['https']}"
-
-    def stats(self) -> dict[str, Any]:
-        self._in.write("stats\n")
-        self._in.flush()
-        stats: dict[str, Any] = json.loads(self._out.readline())
-        return stats
-
-    def close(self) -> None:
-        try:
-            self._in.write("quit\n")
-            self._in.flush()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-
-
 def _worker_env(bundle: str, base: str) -> dict[str, str]:
     env = {
         key: value
@@ -263,6 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.path.insert(0, str(HERE))
     import _setup
+    from _server_process import Server
 
     plan = MapPlan.quick() if args.quick else MapPlan.full()
 
@@ -274,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="seekapi-map-bench-") as scratch:
         document = Path(scratch) / "doc.json"
         document.write_text('{"items": []}')
-        server = _Server(sys.executable, document, tls)
+        server = Server(sys.executable, document, tls)
         try:
             rows = measure(
                 sys.executable,

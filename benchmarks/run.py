@@ -40,12 +40,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _contract_bench
 import _map_bench
 import _setup
+from _server_process import Server, clean_env
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 SRC = REPO / "src"
 WORKER = HERE / "_worker.py"
-SERVER = HERE / "_server.py"
 SECRET = "bench-internal-secret"
 IMPLS = ("ours", "v105", "raw")
 LABELS = {"ours": "seekapi", "v105": "1.0.5", "raw": "raw"}
@@ -103,64 +103,7 @@ class Plan:
 # -- the backend process -------------------------------------------------------------
 
 
-class Server:
-    """``_server.py`` in its own process; asks it for counters over its stdin."""
-
-    def __init__(self, python: str, document: Path, tls: _setup.Tls) -> None:
-        config = {"document": str(document), "cert": tls.cert, "key": tls.key}
-        self.proc = subprocess.Popen(
-            [python, str(SERVER), json.dumps(config)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=_clean_env(),
-        )
-        assert self.proc.stdout is not None
-        assert self.proc.stdin is not None
-        self._out, self._in = self.proc.stdout, self.proc.stdin
-        ports = json.loads(self._out.readline())
-        self.http = f"http://127.0.0.1:{ports['http']}"
-        self.https = f"https://127.0.0.1:{ports['https']}"
-
-    def base(self, scheme: str) -> str:
-        return self.https if scheme == "https" else self.http
-
-    def stats(self) -> dict[str, Any]:
-        self._in.write("stats\n")
-        self._in.flush()
-        stats: dict[str, Any] = json.loads(self._out.readline())
-        return stats
-
-    def close(self) -> None:
-        try:
-            self._in.write("quit\n")
-            self._in.flush()
-            self.proc.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait()
-
-
 # -- worker processes ----------------------------------------------------------------
-
-_DROPPED_ENV = (
-    "PYTHONPATH",
-    "PYTHONHOME",
-    "PYTHONSTARTUP",
-    "PYTHONDONTWRITEBYTECODE",  # cached bytecode, as a deployed worker has it
-    "PYTHONPROFILEIMPORTTIME",
-    "SSL_CERT_DIR",  # trust comes from the one bundle file below
-)
-
-
-def _clean_env() -> dict[str, str]:
-    return {
-        key: value
-        for key, value in os.environ.items()
-        if key not in _DROPPED_ENV
-        and not key.lower().endswith("_proxy")
-        and not key.startswith(("SEEKAPI_", "WORKER_"))
-    }
 
 
 @dataclass
@@ -175,7 +118,7 @@ class Runner:
     server: Server | None = None
 
     def env(self, impl: str, scheme: str = "http", **extra: str) -> dict[str, str]:
-        env = _clean_env()
+        env = clean_env()
         env["SSL_CERT_FILE"] = self.bundle
         env["WORKER_INTERNAL_SECRET"] = SECRET
         if self.server is not None:
