@@ -290,6 +290,11 @@ class Job(JobState):
         """
         from . import _map
 
+        if not _map.is_coroutine_function(fn):
+            raise UsageError(
+                "map_async() runs an async def function as tasks; for a plain function"
+                " use job.map(fn, items), which runs it in threads"
+            )
         plan = self._map_plan(
             list(items),
             concurrency=concurrency,

@@ -480,6 +480,26 @@ def test_an_async_function_is_refused_by_map(configured: Backend) -> None:
     assert _run(job, work)["ok"] is True
 
 
+def test_a_plain_function_is_refused_by_map_async(configured: Backend) -> None:
+    """map_async() runs async def functions; a plain one is told to use map, before any
+    item runs or is charged."""
+    job = configured.create_job({})
+    ran: list[int] = []
+
+    def item(x: int) -> int:
+        ran.append(x)
+        return x
+
+    async def work(data: Any) -> Any:
+        with pytest.raises(seekapi.UsageError, match=r"job\.map\(fn, items\)"):
+            await seekapi.current_job().map_async(item, [1, 2])  # type: ignore[arg-type]
+        return {"ok": 1}
+
+    assert _run(job, work)["ok"] is True
+    assert ran == []
+    assert job.charges == []
+
+
 def test_map_async_runs_tasks_and_bills_each_delivered_item(configured: Backend) -> None:
     """An async worker: items are tasks (current_job() works in them), run concurrently,
     billed once each; the limit stops them as in threads."""
